@@ -1,0 +1,94 @@
+"""create_app(): plugins, routes, error mapping, middleware."""
+
+from __future__ import annotations
+
+import logging
+
+from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
+from litestar import Litestar, Router, get
+from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin, YamlRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme, Tag
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.auth.controllers import ROUTE_HANDLERS as AUTH_ROUTES
+from backend.auth.guards import PUBLIC, bearer_auth_middleware, role_guard
+from backend.auth.services import SecurityLedger
+from backend.db import create_engine, create_plugin_config, create_session_factory, import_all_models
+from backend.errors import EXCEPTION_HANDLERS
+from backend.settings import Settings, get_settings
+from backend.sync.feed import install_change_recorder
+from backend.web import security_headers_middleware, serve_pwa
+
+DOCS_PATH = "/api/schema"
+API_VERSION = "0.1.0"
+
+
+@get("/api/health", operation_id="health", opt=PUBLIC, summary="Liveness and database reachability")
+async def health(db_session: AsyncSession) -> dict[str, str]:
+    await db_session.execute(text("SELECT 1"))
+    return {"status": "ok", "database": "ok"}
+
+
+def _openapi_config() -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title="FieldQ API",
+        version=API_VERSION,
+        description=(
+            "Field service with a custody ledger and a closed quality loop. Errors are "
+            '`{"code", "message", "field"?}`. The sync protocol is documented in docs/SYNC.md.'
+        ),
+        path=DOCS_PATH,
+        render_plugins=[SwaggerRenderPlugin(), JsonRenderPlugin(), YamlRenderPlugin()],
+        openapi_router=Router(path=DOCS_PATH, route_handlers=[], opt=PUBLIC),
+        components=Components(
+            security_schemes={
+                "BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
+            }
+        ),
+        security=[{"BearerToken": []}],
+        tags=[
+            Tag(name="auth", description="Login, token rotation, logout"),
+            Tag(name="users", description="Users (managers administer them)"),
+            Tag(name="teams", description="Teams and their supervisors"),
+            Tag(name="devices", description="Registered sync clients; revoke a lost phone"),
+        ],
+    )
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or get_settings()
+    import_all_models()
+    install_change_recorder()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    engine = create_engine(settings)
+    session_factory = create_session_factory(engine)
+    state = State(
+        {
+            "settings": settings,
+            "session_factory": session_factory,
+            "security_ledger": SecurityLedger(session_factory, settings),
+        }
+    )
+
+    async def dispose_engine() -> None:
+        await engine.dispose()
+
+    return Litestar(
+        route_handlers=[health, *AUTH_ROUTES, serve_pwa],
+        plugins=[SQLAlchemyPlugin(config=create_plugin_config(engine, session_factory))],
+        middleware=[
+            security_headers_middleware(DOCS_PATH, hsts=settings.is_prod),
+            bearer_auth_middleware(exclude_paths=[f"^{DOCS_PATH}"]),
+        ],
+        guards=[role_guard],
+        exception_handlers=EXCEPTION_HANDLERS,
+        openapi_config=_openapi_config(),
+        request_max_body_size=settings.max_body_bytes,
+        state=state,
+        on_shutdown=[dispose_engine],
+        debug=False,
+    )

@@ -1,0 +1,151 @@
+"""Request and response bodies of the auth, user, team and device endpoints.
+
+Requests refuse unknown fields and wrong types (msgspec, strict), so a typo in a
+field name is a 400 naming it instead of a silently ignored value.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+import msgspec
+from msgspec import Meta
+
+from backend.auth.models import (
+    DISPLAY_NAME_MAX,
+    PASSWORD_MAX,
+    PASSWORD_MIN,
+    REGION_MAX,
+    TEAM_NAME_MAX,
+    USERNAME_MAX,
+    USERNAME_PATTERN,
+    Role,
+)
+
+Username = Annotated[str, Meta(pattern=USERNAME_PATTERN, max_length=USERNAME_MAX)]
+DisplayName = Annotated[str, Meta(min_length=1, max_length=DISPLAY_NAME_MAX)]
+NewPassword = Annotated[str, Meta(min_length=PASSWORD_MIN, max_length=PASSWORD_MAX)]
+Locale = Literal["en", "zh-CN"]
+TeamName = Annotated[str, Meta(min_length=1, max_length=TEAM_NAME_MAX)]
+Region = Annotated[str, Meta(max_length=REGION_MAX)]
+
+
+class Request(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class LoginRequest(Request):
+    username: Annotated[str, Meta(min_length=1, max_length=200)]
+    password: Annotated[str, Meta(min_length=1, max_length=PASSWORD_MAX)]
+    # Additive to SYNC.md: a client may register its device with its first login.
+    client_id: UUID | None = None
+    app_version: Annotated[str, Meta(max_length=40)] = ""
+
+
+class RefreshRequest(Request):
+    refresh_token: Annotated[str, Meta(min_length=1, max_length=200)]
+
+
+class LogoutRequest(Request):
+    refresh_token: Annotated[str, Meta(min_length=1, max_length=200)]
+
+
+class ChangePasswordRequest(Request):
+    current_password: Annotated[str, Meta(min_length=1, max_length=PASSWORD_MAX)]
+    new_password: NewPassword
+
+
+class UserRead(msgspec.Struct, kw_only=True):
+    id: UUID
+    username: str
+    display_name: str
+    role: str
+    team_id: UUID | None
+    locale: str
+    is_active: bool
+    must_change_password: bool
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    last_login_at: datetime | None = None
+
+
+class LoginUser(msgspec.Struct, kw_only=True):
+    id: UUID
+    username: str
+    display_name: str
+    role: str
+    team_id: UUID | None
+    locale: str
+    must_change_password: bool
+
+
+class TokenPair(msgspec.Struct, kw_only=True):
+    access_token: str
+    refresh_token: str
+    token_type: str
+    expires_in: int
+    user: LoginUser
+
+
+class UserCreate(Request):
+    username: Username
+    display_name: DisplayName
+    role: Role
+    password: NewPassword
+    team_id: UUID | None = None
+    locale: Locale = "zh-CN"
+
+
+class UserUpdate(Request):
+    display_name: DisplayName | msgspec.UnsetType = msgspec.UNSET
+    role: Role | msgspec.UnsetType = msgspec.UNSET
+    team_id: UUID | None | msgspec.UnsetType = msgspec.UNSET
+    locale: Locale | msgspec.UnsetType = msgspec.UNSET
+
+
+class PasswordReset(Request):
+    # Absent: the server generates a one-time password and returns it once.
+    password: NewPassword | None = None
+
+
+class PasswordResetResult(msgspec.Struct, kw_only=True):
+    user: UserRead
+    temporary_password: str | None = None
+
+
+class TeamRead(msgspec.Struct, kw_only=True):
+    id: UUID
+    name: str
+    region: str
+    supervisor_ids: list[UUID]
+    member_ids: list[UUID]
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class TeamCreate(Request):
+    name: TeamName
+    region: Region = ""
+    supervisor_ids: list[UUID] = msgspec.field(default_factory=list)
+
+
+class TeamUpdate(Request):
+    name: TeamName | msgspec.UnsetType = msgspec.UNSET
+    region: Region | msgspec.UnsetType = msgspec.UNSET
+    supervisor_ids: list[UUID] | msgspec.UnsetType = msgspec.UNSET
+
+
+class DeviceRead(msgspec.Struct, kw_only=True):
+    id: UUID
+    user_id: UUID
+    username: str
+    app_version: str
+    user_agent: str
+    created_at: datetime
+    last_seen_at: datetime | None
+    last_mutation_id: int
+    revoked_at: datetime | None

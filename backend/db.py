@@ -1,0 +1,111 @@
+"""Engine, sessions and the mixins every table shares.
+
+SQLite (the embedded default) runs with WAL, foreign keys and a busy timeout;
+PostgreSQL is chosen by URL. Tables are SQLModel classes registered on
+``SQLModel.metadata``, which both the advanced-alchemy Litestar plugin and
+Alembic read.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+from uuid import UUID, uuid4
+
+from advanced_alchemy.extensions.litestar import AsyncSessionConfig, SQLAlchemyAsyncConfig
+from advanced_alchemy.types import DateTimeUTC
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlmodel import Field, SQLModel
+
+from backend.settings import Settings
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+# Constraint names that Alembic can diff and PostgreSQL/SQLite both accept.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Entity(SQLModel):
+    """A row with a UUID made by whoever creates the record, and its timestamps."""
+
+    id: UUID = Field(default_factory=uuid4, primary_key=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTimeUTC, nullable=False)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTimeUTC, nullable=False)
+
+
+class SyncedEntity(Entity):
+    """An entity the phones replicate.
+
+    ``version`` is bumped, and the change recorded in the sync change feed, by
+    ``backend.sync.feed`` on every flush, never by hand: see that module.
+    ``__entity_name__`` is the name the sync protocol uses (SYNC.md, Entities).
+    """
+
+    __entity_name__: ClassVar[str] = ""
+
+    version: int = Field(default=1, nullable=False)
+
+
+def create_engine(settings: Settings) -> AsyncEngine:
+    if settings.is_sqlite:
+        path = settings.database_url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            from pathlib import Path
+
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(settings.database_url, echo=settings.log_sql)
+        _configure_sqlite(engine)
+        return engine
+    return create_async_engine(
+        settings.database_url, echo=settings.log_sql, pool_pre_ping=True, pool_size=10, max_overflow=10
+    )
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+
+def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def create_plugin_config(
+    engine: AsyncEngine, session_factory: async_sessionmaker[AsyncSession]
+) -> SQLAlchemyAsyncConfig:
+    """The request-scoped session: one transaction per request, committed once
+    by the plugin's ``autocommit`` handler on a 2xx response, rolled back otherwise."""
+    return SQLAlchemyAsyncConfig(
+        engine_instance=engine,
+        session_maker=session_factory,
+        session_config=AsyncSessionConfig(expire_on_commit=False),
+        metadata=SQLModel.metadata,
+        before_send_handler="autocommit",
+        enable_touch_updated_timestamp_listener=False,
+        create_all=False,
+        set_default_exception_handler=False,
+    )
+
+
+def import_all_models() -> None:
+    """Import every domain's tables so ``SQLModel.metadata`` is complete (Alembic, create_all)."""
+    import backend.auth.models
+    import backend.inventory.models
+    import backend.sync.models  # noqa: F401

@@ -1,0 +1,90 @@
+"""The one place where writes to synced entities are numbered.
+
+Every flush of a session passes through ``_record_synced_writes``: each new,
+changed or deleted ``SyncedEntity`` gets its ``version`` bumped (once per
+transaction), its ``updated_at`` touched, and a ``SyncChange`` row added to the
+same flush, so the entity and its feed entry commit or roll back together.
+Because it hooks the ORM session itself, no service can forget to call it; bulk
+``UPDATE``/``DELETE`` statements on synced tables, which would bypass it, are
+refused outright.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.orm import ORMExecuteState, Session
+
+from backend.db import SyncedEntity, utcnow
+from backend.sync.models import SyncChange
+
+_TOUCHED_KEY = "fieldq_synced_touched"
+
+
+class BulkWriteToSyncedEntity(RuntimeError):
+    """A bulk statement would change synced rows without versions or feed entries."""
+
+
+def _touched(session: Session) -> set[tuple[str, Any]]:
+    return session.info.setdefault(_TOUCHED_KEY, set())
+
+
+def _record(session: Session, obj: SyncedEntity, op: str) -> None:
+    key = (obj.__entity_name__, obj.id)
+    touched = _touched(session)
+    if op == "put" and key in touched:
+        return
+    now = utcnow()
+    if op == "put":
+        if obj in session.new:
+            obj.version = obj.version or 1
+        else:
+            obj.version = (obj.version or 0) + 1
+            obj.updated_at = now
+    touched.add(key)
+    session.add(
+        SyncChange(entity=obj.__entity_name__, entity_id=obj.id, op=op, version=obj.version, changed_at=now)
+    )
+
+
+def _record_synced_writes(session: Session, _flush_context: Any, _instances: Any) -> None:
+    for obj in list(session.new):
+        if isinstance(obj, SyncedEntity):
+            _record(session, obj, "put")
+    for obj in list(session.dirty):
+        if isinstance(obj, SyncedEntity) and session.is_modified(obj, include_collections=False):
+            _record(session, obj, "put")
+    for obj in list(session.deleted):
+        if isinstance(obj, SyncedEntity):
+            _record(session, obj, "del")
+
+
+def _forget_touched(session: Session, *_args: Any) -> None:
+    session.info.pop(_TOUCHED_KEY, None)
+
+
+def _refuse_bulk_writes(state: ORMExecuteState) -> None:
+    if not (state.is_update or state.is_delete):
+        return
+    mapper = state.bind_mapper
+    if mapper is not None and issubclass(mapper.class_, SyncedEntity):
+        raise BulkWriteToSyncedEntity(
+            f"bulk {'UPDATE' if state.is_update else 'DELETE'} on {mapper.class_.__name__} bypasses the "
+            "change feed; load the rows and change them through the session"
+        )
+
+
+_installed = False
+
+
+def install_change_recorder() -> None:
+    """Hook the recorder into every ORM session (idempotent; called by create_app and the CLI)."""
+    global _installed
+    if _installed:
+        return
+    event.listen(Session, "before_flush", _record_synced_writes)
+    event.listen(Session, "after_commit", _forget_touched)
+    event.listen(Session, "after_rollback", _forget_touched)
+    event.listen(Session, "do_orm_execute", _refuse_bulk_writes)
+    _installed = True

@@ -1,0 +1,128 @@
+"""The built PWA, served at ``/`` with history fallback, and the headers every response carries."""
+
+from __future__ import annotations
+
+import mimetypes
+from pathlib import Path
+
+from litestar import Request, Response, get
+from litestar.datastructures import State
+from litestar.enums import ScopeType
+from litestar.response import File
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from backend.errors import NotFound
+
+mimetypes.add_type("application/manifest+json", ".webmanifest")
+mimetypes.add_type("text/javascript", ".js")
+mimetypes.add_type("image/svg+xml", ".svg")
+
+# The PWA is built without inline scripts or styles, so it runs under a strict policy.
+PWA_CSP = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data: blob:",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "worker-src 'self'",
+        "manifest-src 'self'",
+        "media-src 'self' blob:",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+API_CSP = "default-src 'none'; frame-ancestors 'none'"
+# The interactive API docs load their renderer from a CDN and bootstrap it inline.
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://unpkg.com; "
+    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://unpkg.com https://fonts.googleapis.com; "
+    "img-src 'self' data: https:; font-src 'self' data: https://fonts.gstatic.com; connect-src 'self'; "
+    "frame-ancestors 'none'; object-src 'none'"
+)
+COMMON_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+    (b"permissions-policy", b"camera=(self), geolocation=(self), microphone=(), payment=(), usb=()"),
+]
+
+
+def security_headers_middleware(docs_prefix: str, hsts: bool):
+    """Add security headers and the right CSP to every HTTP response."""
+
+    def factory(app: ASGIApp) -> ASGIApp:
+        async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != ScopeType.HTTP:
+                await app(scope, receive, send)
+                return
+            path: str = scope["path"]
+            if path.startswith(docs_prefix):
+                csp = DOCS_CSP
+            elif path.startswith("/api/"):
+                csp = API_CSP
+            else:
+                csp = PWA_CSP
+
+            async def send_with_headers(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    headers = [h for h in message.get("headers", []) if h[0].lower() != b"server"]
+                    present = {name.lower() for name, _ in headers}
+                    extra = [*COMMON_HEADERS, (b"content-security-policy", csp.encode())]
+                    if hsts:
+                        extra.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
+                    headers.extend(h for h in extra if h[0] not in present)
+                    message = {**message, "headers": headers}
+                await send(message)
+
+            await app(scope, receive, send_with_headers)
+
+        return middleware
+
+    return factory
+
+
+def _resolve(dist: Path, path: str) -> Path | None:
+    """The file under ``dist`` that ``path`` names, never anything outside it."""
+    candidate = (dist / path.lstrip("/")).resolve()
+    if not candidate.is_relative_to(dist) or not candidate.is_file():
+        return None
+    return candidate
+
+
+def _cache_control(relative: str) -> str:
+    # Vite fingerprints everything under assets/; the shell, manifest and service
+    # worker must be revalidated so an update reaches phones.
+    if relative.startswith("assets/"):
+        return "public, max-age=31536000, immutable"
+    return "no-cache"
+
+
+@get(["/", "/{path:path}"], opt={"public": True}, include_in_schema=False, sync_to_thread=False)
+def serve_pwa(request: Request, state: State, path: str = "") -> Response:
+    if path.startswith("/api/") or path == "/api" or path.startswith("api/"):
+        raise NotFound(f"no API route {request.url.path}")
+    dist: Path = state.settings.pwa_dist.resolve()
+    relative = path.lstrip("/")
+    found = _resolve(dist, relative) if relative else None
+    if found is None:
+        if Path(relative).suffix and not relative.endswith(".html"):
+            raise NotFound(f"no file {relative}")
+        found = _resolve(dist, "index.html")
+        relative = "index.html"
+    if found is None:
+        return Response(
+            content="FieldQ's PWA is not built: run `make build` (npm run build in pwa/).",
+            media_type="text/plain",
+            status_code=503,
+        )
+    media_type = mimetypes.guess_type(found.name)[0] or "application/octet-stream"
+    headers = {"Cache-Control": _cache_control(relative)}
+    if found.name == "sw.js":
+        headers["Service-Worker-Allowed"] = "/"
+    return File(path=found, media_type=media_type, headers=headers, content_disposition_type="inline")
