@@ -7,6 +7,7 @@ import logging
 from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
 from litestar import Litestar, Router, get
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin, YamlRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme, Tag
@@ -20,14 +21,14 @@ from backend.db import create_engine, create_plugin_config, create_session_facto
 from backend.errors import EXCEPTION_HANDLERS
 from backend.settings import Settings, get_settings
 from backend.sync.feed import install_change_recorder
-from backend.web import security_headers_middleware, serve_pwa
+from backend.web import security_headers_hook, serve_pwa, serve_pwa_root
 
 DOCS_PATH = "/api/schema"
 API_VERSION = "0.1.0"
 
 
 @get("/api/health", operation_id="health", opt=PUBLIC, summary="Liveness and database reachability")
-async def health(db_session: AsyncSession) -> dict[str, str]:
+async def health(db_session: NamedDependency[AsyncSession]) -> dict[str, str]:
     await db_session.execute(text("SELECT 1"))
     return {"status": "ok", "database": "ok"}
 
@@ -78,12 +79,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         await engine.dispose()
 
     return Litestar(
-        route_handlers=[health, *AUTH_ROUTES, serve_pwa],
+        route_handlers=[health, *AUTH_ROUTES, serve_pwa_root, serve_pwa],
         plugins=[SQLAlchemyPlugin(config=create_plugin_config(engine, session_factory))],
-        middleware=[
-            security_headers_middleware(DOCS_PATH, hsts=settings.is_prod),
-            bearer_auth_middleware(exclude_paths=[f"^{DOCS_PATH}"]),
-        ],
+        middleware=[bearer_auth_middleware(exclude_paths=[f"^{DOCS_PATH}"])],
+        before_send=[security_headers_hook(DOCS_PATH, hsts=settings.is_prod)],
         guards=[role_guard],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=_openapi_config(),

@@ -154,6 +154,14 @@ def validation_error_handler(_request: Request, exc: ValidationException) -> Res
     return _json(400, code, message, field)
 
 
+_DECODE_HINTS = ("json", "truncated", "malformed", "invalid character", "trailing characters", "decode", "utf-8")
+
+
+def _looks_like_decode_error(message: str) -> bool:
+    lowered = message.lower()
+    return any(hint in lowered for hint in _DECODE_HINTS)
+
+
 def http_exception_handler(_request: Request, exc: HTTPException) -> Response:
     status = exc.status_code
     if status == HTTP_500_INTERNAL_SERVER_ERROR:
@@ -176,6 +184,8 @@ def http_exception_handler(_request: Request, exc: HTTPException) -> Response:
         code = "FORBIDDEN"
     elif status == 413:
         message = "the request body is larger than this endpoint accepts"
+    elif status == 400 and _looks_like_decode_error(message):
+        code, message = "MALFORMED_JSON", f"the request body is not valid JSON ({message})"
     headers = {k: v for k, v in (exc.headers or {}).items()}
     return _json(status, code, message, headers=headers)
 

@@ -122,6 +122,8 @@ def load_settings() -> Settings:
             raise SettingsError(
                 f"FIELDQ_SECRET_KEY is a default or too short (need {MIN_SECRET_LENGTH}+ random characters)"
             )
+        if os.environ.get("FIELDQ_PASSWORD_HASH_PROFILE", "standard") != "standard":
+            raise SettingsError("FIELDQ_PASSWORD_HASH_PROFILE is for the test suite; unset it in prod")
     if secret_key is None:
         secret_key = _read_or_generate_secret(data_dir)
         source = "generated"

@@ -6,10 +6,11 @@ import mimetypes
 from pathlib import Path
 
 from litestar import Request, Response, get
+from litestar.params import FromPath
 from litestar.datastructures import State
-from litestar.enums import ScopeType
+from litestar.datastructures import MutableScopeHeaders
 from litestar.response import File
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import Message, Scope
 
 from backend.errors import NotFound
 
@@ -44,47 +45,38 @@ DOCS_CSP = (
     "frame-ancestors 'none'; object-src 'none'"
 )
 COMMON_HEADERS = [
-    (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
-    (b"x-frame-options", b"DENY"),
-    (b"cross-origin-opener-policy", b"same-origin"),
-    (b"cross-origin-resource-policy", b"same-origin"),
-    (b"permissions-policy", b"camera=(self), geolocation=(self), microphone=(), payment=(), usb=()"),
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "no-referrer"),
+    ("x-frame-options", "DENY"),
+    ("cross-origin-opener-policy", "same-origin"),
+    ("cross-origin-resource-policy", "same-origin"),
+    ("permissions-policy", "camera=(self), geolocation=(self), microphone=(), payment=(), usb=()"),
 ]
 
 
-def security_headers_middleware(docs_prefix: str, hsts: bool):
-    """Add security headers and the right CSP to every HTTP response."""
+def security_headers_hook(docs_prefix: str, hsts: bool):
+    """A ``before_send`` hook adding security headers and the right CSP to every HTTP response,
+    including error responses produced by middleware (which an ordinary middleware would miss)."""
 
-    def factory(app: ASGIApp) -> ASGIApp:
-        async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] != ScopeType.HTTP:
-                await app(scope, receive, send)
-                return
-            path: str = scope["path"]
-            if path.startswith(docs_prefix):
-                csp = DOCS_CSP
-            elif path.startswith("/api/"):
-                csp = API_CSP
-            else:
-                csp = PWA_CSP
+    async def add_headers(message: Message, scope: Scope) -> None:
+        if message["type"] != "http.response.start":
+            return
+        path: str = scope.get("path", "")
+        if path.startswith(docs_prefix):
+            csp = DOCS_CSP
+        elif path.startswith("/api/"):
+            csp = API_CSP
+        else:
+            csp = PWA_CSP
+        headers = MutableScopeHeaders.from_message(message)
+        for name, value in COMMON_HEADERS:
+            if name not in headers:
+                headers[name] = value
+        headers["content-security-policy"] = csp
+        if hsts:
+            headers["strict-transport-security"] = "max-age=31536000; includeSubDomains"
 
-            async def send_with_headers(message: Message) -> None:
-                if message["type"] == "http.response.start":
-                    headers = [h for h in message.get("headers", []) if h[0].lower() != b"server"]
-                    present = {name.lower() for name, _ in headers}
-                    extra = [*COMMON_HEADERS, (b"content-security-policy", csp.encode())]
-                    if hsts:
-                        extra.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
-                    headers.extend(h for h in extra if h[0] not in present)
-                    message = {**message, "headers": headers}
-                await send(message)
-
-            await app(scope, receive, send_with_headers)
-
-        return middleware
-
-    return factory
+    return add_headers
 
 
 def _resolve(dist: Path, path: str) -> Path | None:
@@ -103,8 +95,17 @@ def _cache_control(relative: str) -> str:
     return "no-cache"
 
 
-@get(["/", "/{path:path}"], opt={"public": True}, include_in_schema=False, sync_to_thread=False)
-def serve_pwa(request: Request, state: State, path: str = "") -> Response:
+@get("/", opt={"public": True}, include_in_schema=False, sync_to_thread=False)
+def serve_pwa_root(request: Request, state: State) -> Response:
+    return serve_pwa_file(request, state, "")
+
+
+@get("/{path:path}", opt={"public": True}, include_in_schema=False, sync_to_thread=False)
+def serve_pwa(request: Request, state: State, path: FromPath[str]) -> Response:
+    return serve_pwa_file(request, state, path)
+
+
+def serve_pwa_file(request: Request, state: State, path: str) -> Response:
     if path.startswith("/api/") or path == "/api" or path.startswith("api/"):
         raise NotFound(f"no API route {request.url.path}")
     dist: Path = state.settings.pwa_dist.resolve()

@@ -6,7 +6,8 @@ from uuid import UUID
 
 from litestar import Controller, Request, get, patch, post
 from litestar.datastructures import State
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,19 +40,19 @@ from backend.auth.services import (
 from backend.errors import error_responses
 
 
-async def provide_auth_service(db_session: AsyncSession, state: State) -> AuthService:
+async def provide_auth_service(db_session: NamedDependency[AsyncSession], state: State) -> AuthService:
     return AuthService(db_session, state.settings, state.security_ledger)
 
 
-async def provide_user_service(db_session: AsyncSession) -> UserService:
+async def provide_user_service(db_session: NamedDependency[AsyncSession]) -> UserService:
     return UserService(db_session)
 
 
-async def provide_team_service(db_session: AsyncSession) -> TeamService:
+async def provide_team_service(db_session: NamedDependency[AsyncSession]) -> TeamService:
     return TeamService(db_session)
 
 
-async def provide_device_service(db_session: AsyncSession) -> DeviceService:
+async def provide_device_service(db_session: NamedDependency[AsyncSession]) -> DeviceService:
     return DeviceService(db_session)
 
 
@@ -72,7 +73,7 @@ class AuthController(Controller):
         summary="Log in and get an access and a refresh token",
         responses=error_responses(400, 401, 403, 413, 429),
     )
-    async def login(self, data: LoginRequest, request: Request, auth_service: AuthService) -> TokenPair:
+    async def login(self, data: JSONBody[LoginRequest], request: Request, auth_service: NamedDependency[AuthService]) -> TokenPair:
         return await auth_service.login(
             data.username,
             data.password,
@@ -91,7 +92,7 @@ class AuthController(Controller):
         description="A refresh token that was already used revokes its whole login (reuse detection).",
         responses=error_responses(400, 401, 403, 413),
     )
-    async def refresh(self, data: RefreshRequest, auth_service: AuthService) -> TokenPair:
+    async def refresh(self, data: JSONBody[RefreshRequest], auth_service: NamedDependency[AuthService]) -> TokenPair:
         return await auth_service.refresh(data.refresh_token)
 
     @post(
@@ -102,11 +103,11 @@ class AuthController(Controller):
         summary="End the login the refresh token belongs to",
         responses=error_responses(400, 401, 413),
     )
-    async def logout(self, data: LogoutRequest, auth_service: AuthService) -> None:
+    async def logout(self, data: JSONBody[LogoutRequest], auth_service: NamedDependency[AuthService]) -> None:
         await auth_service.logout(data.refresh_token)
 
     @get("/me", operation_id="getMe", opt=ANY_ROLE, summary="Who I am", responses=error_responses(401, 403))
-    async def me(self, request: Request[CurrentUser, str, State], db_session: AsyncSession) -> UserRead:
+    async def me(self, request: Request[CurrentUser, str, State], db_session: NamedDependency[AsyncSession]) -> UserRead:
         return user_read(await UserService(db_session).get_visible(request.user, request.user.id))
 
     @post(
@@ -118,7 +119,7 @@ class AuthController(Controller):
         responses=error_responses(400, 401, 403, 413, 422),
     )
     async def change_password(
-        self, data: ChangePasswordRequest, request: Request[CurrentUser, str, State], auth_service: AuthService
+        self, data: JSONBody[ChangePasswordRequest], request: Request[CurrentUser, str, State], auth_service: NamedDependency[AuthService]
     ) -> None:
         await auth_service.change_password(request.user, data.current_password, data.new_password)
 
@@ -135,7 +136,7 @@ class UserController(Controller):
         summary="Users I may see (supervisors: their teams)",
         responses=error_responses(401, 403),
     )
-    async def list_users(self, request: Request[CurrentUser, str, State], users: UserService) -> list[UserRead]:
+    async def list_users(self, request: Request[CurrentUser, str, State], users: NamedDependency[UserService]) -> list[UserRead]:
         return await users.list(request.user)
 
     @post(
@@ -146,7 +147,7 @@ class UserController(Controller):
         summary="Create a user",
         responses=error_responses(400, 401, 403, 409, 413, 422),
     )
-    async def create_user(self, data: UserCreate, users: UserService) -> UserRead:
+    async def create_user(self, data: JSONBody[UserCreate], users: NamedDependency[UserService]) -> UserRead:
         return user_read(await users.create(data))
 
     @get(
@@ -157,7 +158,7 @@ class UserController(Controller):
         responses=error_responses(401, 403, 404),
     )
     async def get_user(
-        self, user_id: UUID, request: Request[CurrentUser, str, State], users: UserService
+        self, user_id: FromPath[UUID], request: Request[CurrentUser, str, State], users: NamedDependency[UserService]
     ) -> UserRead:
         return user_read(await users.get_visible(request.user, user_id))
 
@@ -169,7 +170,7 @@ class UserController(Controller):
         responses=error_responses(400, 401, 403, 404, 409, 413, 422),
     )
     async def update_user(
-        self, user_id: UUID, data: UserUpdate, request: Request[CurrentUser, str, State], users: UserService
+        self, user_id: FromPath[UUID], data: JSONBody[UserUpdate], request: Request[CurrentUser, str, State], users: NamedDependency[UserService]
     ) -> UserRead:
         return user_read(await users.update(request.user, user_id, data))
 
@@ -182,7 +183,7 @@ class UserController(Controller):
         responses=error_responses(401, 403, 404, 409),
     )
     async def deactivate_user(
-        self, user_id: UUID, request: Request[CurrentUser, str, State], users: UserService
+        self, user_id: FromPath[UUID], request: Request[CurrentUser, str, State], users: NamedDependency[UserService]
     ) -> UserRead:
         return user_read(await users.set_active(request.user, user_id, False))
 
@@ -195,7 +196,7 @@ class UserController(Controller):
         responses=error_responses(401, 403, 404),
     )
     async def activate_user(
-        self, user_id: UUID, request: Request[CurrentUser, str, State], users: UserService
+        self, user_id: FromPath[UUID], request: Request[CurrentUser, str, State], users: NamedDependency[UserService]
     ) -> UserRead:
         return user_read(await users.set_active(request.user, user_id, True))
 
@@ -209,10 +210,10 @@ class UserController(Controller):
     )
     async def reset_password(
         self,
-        user_id: UUID,
-        data: PasswordReset,
+        user_id: FromPath[UUID],
+        data: JSONBody[PasswordReset],
         request: Request[CurrentUser, str, State],
-        users: UserService,
+        users: NamedDependency[UserService],
     ) -> PasswordResetResult:
         return await users.reset_password(request.user, user_id, data.password)
 
@@ -229,7 +230,7 @@ class TeamController(Controller):
         summary="Teams I may see (technicians: their own; supervisors: those they lead)",
         responses=error_responses(401, 403),
     )
-    async def list_teams(self, request: Request[CurrentUser, str, State], teams: TeamService) -> list[TeamRead]:
+    async def list_teams(self, request: Request[CurrentUser, str, State], teams: NamedDependency[TeamService]) -> list[TeamRead]:
         return await teams.list(request.user)
 
     @get(
@@ -240,7 +241,7 @@ class TeamController(Controller):
         responses=error_responses(401, 403, 404),
     )
     async def get_team(
-        self, team_id: UUID, request: Request[CurrentUser, str, State], teams: TeamService
+        self, team_id: FromPath[UUID], request: Request[CurrentUser, str, State], teams: NamedDependency[TeamService]
     ) -> TeamRead:
         return await teams.read(request.user, team_id)
 
@@ -253,7 +254,7 @@ class TeamController(Controller):
         responses=error_responses(400, 401, 403, 409, 413, 422),
     )
     async def create_team(
-        self, data: TeamCreate, request: Request[CurrentUser, str, State], teams: TeamService
+        self, data: JSONBody[TeamCreate], request: Request[CurrentUser, str, State], teams: NamedDependency[TeamService]
     ) -> TeamRead:
         team = await teams.create(data)
         return await teams.read(request.user, team.id)
@@ -266,7 +267,7 @@ class TeamController(Controller):
         responses=error_responses(400, 401, 403, 404, 409, 413, 422),
     )
     async def update_team(
-        self, team_id: UUID, data: TeamUpdate, request: Request[CurrentUser, str, State], teams: TeamService
+        self, team_id: FromPath[UUID], data: JSONBody[TeamUpdate], request: Request[CurrentUser, str, State], teams: NamedDependency[TeamService]
     ) -> TeamRead:
         team = await teams.update(team_id, data)
         return await teams.read(request.user, team.id)
@@ -285,7 +286,7 @@ class DeviceController(Controller):
         responses=error_responses(401, 403),
     )
     async def list_devices(
-        self, request: Request[CurrentUser, str, State], devices: DeviceService
+        self, request: Request[CurrentUser, str, State], devices: NamedDependency[DeviceService]
     ) -> list[DeviceRead]:
         return await devices.list(request.user)
 
@@ -298,7 +299,7 @@ class DeviceController(Controller):
         responses=error_responses(401, 403, 404),
     )
     async def revoke_device(
-        self, client_id: UUID, request: Request[CurrentUser, str, State], devices: DeviceService
+        self, client_id: FromPath[UUID], request: Request[CurrentUser, str, State], devices: NamedDependency[DeviceService]
     ) -> DeviceRead:
         return await devices.revoke(request.user, client_id)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 
 import anyio.to_thread
@@ -9,7 +10,14 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 # argon2-cffi's defaults follow RFC 9106's second recommended profile (64 MiB, t=3, p=4).
-_hasher = PasswordHasher()
+# The test suite alone may ask for a cheap profile (FIELDQ_PASSWORD_HASH_PROFILE=test) so it
+# can create hundreds of users; load_settings() refuses that profile in prod.
+HASH_PROFILE = os.environ.get("FIELDQ_PASSWORD_HASH_PROFILE", "standard")
+_hasher = (
+    PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    if HASH_PROFILE == "test"
+    else PasswordHasher()
+)
 # Verified when the username is unknown, so timing does not reveal which usernames exist.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 

@@ -203,6 +203,7 @@ class AuthService:
         if client is None:
             client = Client(id=client_id, user_id=user.id)
             self.session.add(client)
+            await self.session.flush()  # the login's AuthSession refers to it
         elif client.user_id != user.id:
             raise Forbidden("this client_id belongs to another user; make a new one", field="client_id")
         elif client.revoked_at is not None:
@@ -284,8 +285,9 @@ class AuthService:
 
     async def _revoke_for_reuse(self, auth_session: AuthSession) -> None:
         # An old refresh token came back: someone holds a copy. End the whole family.
+        session_id = auth_session.id  # rollback expires the instance
         await self.session.rollback()
-        await self.ledger.revoke_session(auth_session.id, "refresh_token_reuse")
+        await self.ledger.revoke_session(session_id, "refresh_token_reuse")
         raise Unauthorized(
             "this refresh token was already used; the login has been ended for safety",
             code="REFRESH_TOKEN_REUSED",
