@@ -43,7 +43,7 @@ def _openapi_config() -> OpenAPIConfig:
         ),
         path=DOCS_PATH,
         render_plugins=[SwaggerRenderPlugin(), JsonRenderPlugin(), YamlRenderPlugin()],
-        openapi_router=Router(path=DOCS_PATH, route_handlers=[], opt=PUBLIC),
+        openapi_router=Router(path=DOCS_PATH, route_handlers=[], opt=PUBLIC, include_in_schema=False),
         components=Components(
             security_schemes={
                 "BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")

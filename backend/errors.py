@@ -231,8 +231,9 @@ _DESCRIPTIONS = {
 
 
 def error_responses(*statuses: int) -> dict[int, ResponseSpec]:
-    """OpenAPI documentation of the errors an operation can answer."""
+    """OpenAPI documentation of the errors an operation can answer (400 always: any path or
+    query parameter can be malformed)."""
     return {
         status: ResponseSpec(data_container=ErrorBody, description=_DESCRIPTIONS[status])
-        for status in statuses
+        for status in sorted({400, *statuses})
     }

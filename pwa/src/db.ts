@@ -1,0 +1,168 @@
+/**
+ * The one module that opens IndexedDB. Every schema change is a new
+ * `db.version(n)` below (never edit a released version): Dexie upgrades
+ * installed phones from whatever version they hold.
+ */
+import Dexie, { type EntityTable } from 'dexie';
+
+export type Locale = 'en' | 'zh-CN';
+export type Role = 'technician' | 'supervisor' | 'quality' | 'manager';
+
+/** The user as `POST /api/auth/login` and `/refresh` return it. */
+export interface SessionUser {
+  id: string;
+  username: string;
+  display_name: string;
+  role: Role | string;
+  team_id: string | null;
+  locale: string;
+  must_change_password: boolean;
+}
+
+/** The current login. There is at most one row, with `id: 'current'`. */
+export interface SessionRecord {
+  id: 'current';
+  user: SessionUser;
+  accessToken: string;
+  refreshToken: string;
+  /** Epoch milliseconds after which the access token is expired. */
+  accessExpiresAt: number;
+  /** Cached so the shell can show it offline; filled in after login. */
+  teamName?: string | null;
+  savedAt: number;
+}
+
+export type Session = Omit<SessionRecord, 'id'>;
+
+/** One client id per (installation, user): the server refuses one used by another user. */
+export interface ClientRecord {
+  username: string;
+  clientId: string;
+  createdAt: number;
+}
+
+export interface PrefRecord {
+  key: string;
+  value: string;
+}
+
+/**
+ * A domain mutation waiting for `POST /api/sync/v1/push` (docs/SYNC.md).
+ * Declared now so the schema is stable; outbox.ts (a later issue) fills and
+ * drains it. `seq` is local insertion order (first in, first out); `id` is the
+ * protocol's per-client mutation counter (1, 2, 3, … with no gaps).
+ */
+export interface OutboxEntry {
+  seq?: number;
+  id: number;
+  clientId: string;
+  name: string;
+  args: Record<string, unknown>;
+  client_time: string;
+}
+
+/** Small key/value state: the sync cursor and write checkpoint later. */
+export interface MetaRecord {
+  key: string;
+  value: unknown;
+}
+
+export class FieldQDB extends Dexie {
+  session!: EntityTable<SessionRecord, 'id'>;
+  clients!: EntityTable<ClientRecord, 'username'>;
+  prefs!: EntityTable<PrefRecord, 'key'>;
+  outbox!: EntityTable<OutboxEntry, 'seq'>;
+  meta!: EntityTable<MetaRecord, 'key'>;
+
+  constructor(name = 'fieldq') {
+    super(name);
+    // v1: the shell. Only primary keys and queried fields are listed here.
+    this.version(1).stores({
+      session: 'id',
+      clients: 'username',
+      prefs: 'key',
+      outbox: '++seq, id',
+      meta: 'key',
+    });
+  }
+}
+
+export const db = new FieldQDB();
+
+const SESSION_KEY = 'current';
+const LOCALE_KEY = 'locale';
+
+/** The server compares usernames trimmed and lower-cased; so do we. */
+export function normalizeUsername(username: string): string {
+  return username.trim().toLowerCase();
+}
+
+export async function saveSession(session: Session): Promise<void> {
+  await db.session.put({ ...session, id: SESSION_KEY });
+}
+
+export async function loadSession(): Promise<Session | null> {
+  const row = await db.session.get(SESSION_KEY);
+  if (!row) return null;
+  const { id: _id, ...session } = row;
+  return session;
+}
+
+/** Ends the local login. Client ids, prefs and the outbox stay: they outlive a login. */
+export async function clearSession(): Promise<void> {
+  await db.session.delete(SESSION_KEY);
+}
+
+/** Updates the stored session only if it is still the same login (same refresh token). */
+export async function updateSession(
+  expectedRefreshToken: string,
+  change: Partial<Session>,
+): Promise<boolean> {
+  return db.transaction('rw', db.session, async () => {
+    const row = await db.session.get(SESSION_KEY);
+    if (!row || row.refreshToken !== expectedRefreshToken) return false;
+    await db.session.put({ ...row, ...change, id: SESSION_KEY });
+    return true;
+  });
+}
+
+/** The client id for this user on this installation, made on first use. */
+export async function clientIdFor(username: string): Promise<string> {
+  const key = normalizeUsername(username);
+  return db.transaction('rw', db.clients, async () => {
+    const found = await db.clients.get(key);
+    if (found) return found.clientId;
+    const clientId = newUuid();
+    await db.clients.put({ username: key, clientId, createdAt: Date.now() });
+    return clientId;
+  });
+}
+
+/** Replaces a user's client id (when the server says the old one belongs to someone else). */
+export async function renewClientId(username: string): Promise<string> {
+  const clientId = newUuid();
+  await db.clients.put({ username: normalizeUsername(username), clientId, createdAt: Date.now() });
+  return clientId;
+}
+
+export async function getLocale(): Promise<Locale | null> {
+  const row = await db.prefs.get(LOCALE_KEY);
+  return row?.value === 'en' || row?.value === 'zh-CN' ? row.value : null;
+}
+
+export async function setLocale(locale: Locale): Promise<void> {
+  await db.prefs.put({ key: LOCALE_KEY, value: locale });
+}
+
+/**
+ * A random (v4) UUID. `crypto.randomUUID` exists only in secure contexts, and a
+ * phone may reach a test server over plain http on the LAN; `getRandomValues` works there too.
+ */
+export function newUuid(): string {
+  if (typeof crypto.randomUUID === 'function') return crypto.randomUUID();
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  bytes[6] = (bytes[6] & 0x0f) | 0x40;
+  bytes[8] = (bytes[8] & 0x3f) | 0x80;
+  const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}

@@ -1,0 +1,80 @@
+"""The one place that numbers synced writes: versions and feed rows commit with the change, or not at all."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import select, update
+
+from backend.auth.models import Team
+from backend.db import create_engine, create_session_factory
+from backend.sync.feed import BulkWriteToSyncedEntity
+from backend.sync.models import SyncChange
+
+
+def run(settings, work):
+    async def go():
+        engine = create_engine(settings)
+        try:
+            return await work(create_session_factory(engine))
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(go())
+
+
+async def _feed(factory, entity_id):
+    async with factory() as session:
+        rows = await session.execute(
+            select(SyncChange.op, SyncChange.version).where(SyncChange.entity_id == entity_id).order_by(SyncChange.seq)
+        )
+        return [tuple(r) for r in rows]
+
+
+def test_insert_update_delete_are_versioned_and_fed(settings):
+    async def work(factory):
+        async with factory() as session, session.begin():
+            team = Team(name="Feed Team", region="East")
+            session.add(team)
+        async with factory() as session, session.begin():
+            loaded = await session.get(Team, team.id)
+            loaded.region = "West"
+            await session.flush()
+            loaded.name = "Feed Team 2"  # a second change in the same transaction: one version step
+        async with factory() as session, session.begin():
+            loaded = await session.get(Team, team.id)
+            assert loaded.version == 2
+            loaded.region = "West"  # no real change: no new version
+        async with factory() as session, session.begin():
+            await session.delete(await session.get(Team, team.id))
+        return await _feed(factory, team.id)
+
+    assert run(settings, work) == [("put", 1), ("put", 2), ("del", 2)]
+
+
+def test_a_rolled_back_change_leaves_no_version_and_no_feed_row(settings):
+    async def work(factory):
+        async with factory() as session, session.begin():
+            team = Team(name="Stable Team")
+            session.add(team)
+        with pytest.raises(RuntimeError):
+            async with factory() as session, session.begin():
+                loaded = await session.get(Team, team.id)
+                loaded.region = "Somewhere"
+                await session.flush()
+                raise RuntimeError("the request failed after the flush")
+        async with factory() as session:
+            assert (await session.get(Team, team.id)).version == 1
+        return await _feed(factory, team.id)
+
+    assert run(settings, work) == [("put", 1)]
+
+
+def test_bulk_updates_of_synced_entities_are_refused(settings):
+    async def work(factory):
+        async with factory() as session, session.begin():
+            await session.execute(update(Team).values(region="bypass"))
+
+    with pytest.raises(BulkWriteToSyncedEntity):
+        run(settings, work)
