@@ -103,7 +103,9 @@ def seed(demo: bool) -> None:
     if not demo:
         raise click.UsageError("say what to seed: --demo")
     if settings.is_prod:
-        raise click.ClickException("refusing to seed demo data with FIELDQ_ENV=prod (its passwords are public)")
+        raise click.ClickException(
+            "refusing to seed demo data with FIELDQ_ENV=prod (its passwords are public)"
+        )
 
     async def run():
         engine, factory = _session_factory(settings)
@@ -129,7 +131,9 @@ def seed(demo: bool) -> None:
     for column in ("username", "role", "name", "team"):
         table.add_column(column)
     order = {"manager": 0, "quality": 1, "supervisor": 2, "technician": 3}
-    for login in sorted(logins, key=lambda item: (order.get(item.role, 9), len(item.username), item.username)):
+    for login in sorted(
+        logins, key=lambda item: (order.get(item.role, 9), len(item.username), item.username)
+    ):
         table.add_row(login.username, login.role, login.display_name, login.team)
     console.print(table)
 
@@ -142,9 +146,7 @@ def user() -> None:
 @user.command("create")
 @click.option("--username", required=True)
 @click.option("--display-name", required=True)
-@click.option(
-    "--role", required=True, type=click.Choice(["technician", "supervisor", "quality", "manager"])
-)
+@click.option("--role", required=True, type=click.Choice(["technician", "supervisor", "quality", "manager"]))
 @click.option("--team", "team_name", default=None, help="Team name (technicians).")
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
 def user_create(username: str, display_name: str, role: str, team_name: str | None, password: str) -> None:

@@ -22,9 +22,18 @@ TEAMS = [
 ]
 SUPERVISORS = ["陈建国 Chen Jianguo", "刘海燕 Liu Haiyan", "赵志强 Zhao Zhiqiang"]
 TECHNICIANS = [
-    "王伟 Wang Wei", "李强 Li Qiang", "张磊 Zhang Lei", "刘洋 Liu Yang",
-    "杨帆 Yang Fan", "黄勇 Huang Yong", "周杰 Zhou Jie", "吴斌 Wu Bin",
-    "徐明 Xu Ming", "孙浩 Sun Hao", "马超 Ma Chao", "朱鹏 Zhu Peng",
+    "王伟 Wang Wei",
+    "李强 Li Qiang",
+    "张磊 Zhang Lei",
+    "刘洋 Liu Yang",
+    "杨帆 Yang Fan",
+    "黄勇 Huang Yong",
+    "周杰 Zhou Jie",
+    "吴斌 Wu Bin",
+    "徐明 Xu Ming",
+    "孙浩 Sun Hao",
+    "马超 Ma Chao",
+    "朱鹏 Zhu Peng",
 ]
 
 
@@ -56,17 +65,31 @@ async def seed_demo(
         logins: list[DemoLogin] = []
 
         session.add(
-            Location(kind=LocationKind.depot, name="上海中心仓 Shanghai Central Depot", code="DEP-SH",
-                     region="Shanghai", address="上海市闵行区虹梅南路 1888 号")
+            Location(
+                kind=LocationKind.depot,
+                name="上海中心仓 Shanghai Central Depot",
+                code="DEP-SH",
+                region="Shanghai",
+                address="上海市闵行区虹梅南路 1888 号",
+            )
         )
-        session.add(Location(kind=LocationKind.repair, name="维修车间 Repair Workshop", code="REP-SH",
-                             region="Shanghai"))
+        session.add(
+            Location(
+                kind=LocationKind.repair, name="维修车间 Repair Workshop", code="REP-SH", region="Shanghai"
+            )
+        )
         advance("depot")
 
         async def create(username: str, name: str, role: Role, team_id=None, team_name: str = "") -> User:
             user = await users.create(
-                UserCreate(username=username, display_name=name, role=role, password=DEMO_PASSWORD,
-                           team_id=team_id, locale="zh-CN")
+                UserCreate(
+                    username=username,
+                    display_name=name,
+                    role=role,
+                    password=DEMO_PASSWORD,
+                    team_id=team_id,
+                    locale="zh-CN",
+                )
             )
             logins.append(DemoLogin(username, str(role), name, team_name))
             advance(username)
@@ -76,7 +99,9 @@ async def seed_demo(
         await create("quality", "郑丽 Zheng Li (质量部)", Role.quality)
         for index, ((team_name, region), supervisor_name) in enumerate(zip(TEAMS, SUPERVISORS, strict=True)):
             supervisor = await create(f"supervisor{index + 1}", supervisor_name, Role.supervisor)
-            team = await teams.create(TeamCreate(name=team_name, region=region, supervisor_ids=[supervisor.id]))
+            team = await teams.create(
+                TeamCreate(name=team_name, region=region, supervisor_ids=[supervisor.id])
+            )
             supervisor.team_id = team.id
             logins[-1] = DemoLogin(supervisor.username, "supervisor", supervisor_name, team_name)
             advance(team_name)

@@ -154,7 +154,15 @@ def validation_error_handler(_request: Request, exc: ValidationException) -> Res
     return _json(400, code, message, field)
 
 
-_DECODE_HINTS = ("json", "truncated", "malformed", "invalid character", "trailing characters", "decode", "utf-8")
+_DECODE_HINTS = (
+    "json",
+    "truncated",
+    "malformed",
+    "invalid character",
+    "trailing characters",
+    "decode",
+    "utf-8",
+)
 
 
 def _looks_like_decode_error(message: str) -> bool:

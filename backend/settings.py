@@ -48,7 +48,7 @@ class Settings:
     data_dir: Path = field(default_factory=lambda: PROJECT_ROOT / "var")
     database_url: str = ""
     secret_key: str = ""
-    secret_key_source: str = "env"  # "env", "file" (generated into the data folder)
+    secret_key_source: str = "env"  # noqa: S105 - where the key came from: "env", "file", "generated"
     host: str = "127.0.0.1"
     port: int = 8000
     access_token_ttl: int = 15 * 60

@@ -6,9 +6,8 @@ import mimetypes
 from pathlib import Path
 
 from litestar import Request, Response, get
+from litestar.datastructures import MutableScopeHeaders, State
 from litestar.params import FromPath
-from litestar.datastructures import State
-from litestar.datastructures import MutableScopeHeaders
 from litestar.response import File
 from litestar.types import Message, Scope
 
@@ -40,7 +39,8 @@ API_CSP = "default-src 'none'; frame-ancestors 'none'"
 # The interactive API docs load their renderer from a CDN and bootstrap it inline.
 DOCS_CSP = (
     "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://unpkg.com; "
-    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://unpkg.com https://fonts.googleapis.com; "
+    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://unpkg.com "
+    "https://fonts.googleapis.com; "
     "img-src 'self' data: https:; font-src 'self' data: https://fonts.gstatic.com; connect-src 'self'; "
     "frame-ancestors 'none'; object-src 'none'"
 )

@@ -73,7 +73,9 @@ class AuthController(Controller):
         summary="Log in and get an access and a refresh token",
         responses=error_responses(400, 401, 403, 413, 429),
     )
-    async def login(self, data: JSONBody[LoginRequest], request: Request, auth_service: NamedDependency[AuthService]) -> TokenPair:
+    async def login(
+        self, data: JSONBody[LoginRequest], request: Request, auth_service: NamedDependency[AuthService]
+    ) -> TokenPair:
         return await auth_service.login(
             data.username,
             data.password,
@@ -92,7 +94,9 @@ class AuthController(Controller):
         description="A refresh token that was already used revokes its whole login (reuse detection).",
         responses=error_responses(400, 401, 403, 413),
     )
-    async def refresh(self, data: JSONBody[RefreshRequest], auth_service: NamedDependency[AuthService]) -> TokenPair:
+    async def refresh(
+        self, data: JSONBody[RefreshRequest], auth_service: NamedDependency[AuthService]
+    ) -> TokenPair:
         return await auth_service.refresh(data.refresh_token)
 
     @post(
@@ -107,7 +111,9 @@ class AuthController(Controller):
         await auth_service.logout(data.refresh_token)
 
     @get("/me", operation_id="getMe", opt=ANY_ROLE, summary="Who I am", responses=error_responses(401, 403))
-    async def me(self, request: Request[CurrentUser, str, State], db_session: NamedDependency[AsyncSession]) -> UserRead:
+    async def me(
+        self, request: Request[CurrentUser, str, State], db_session: NamedDependency[AsyncSession]
+    ) -> UserRead:
         return user_read(await UserService(db_session).get_visible(request.user, request.user.id))
 
     @post(
@@ -119,7 +125,10 @@ class AuthController(Controller):
         responses=error_responses(400, 401, 403, 413, 422),
     )
     async def change_password(
-        self, data: JSONBody[ChangePasswordRequest], request: Request[CurrentUser, str, State], auth_service: NamedDependency[AuthService]
+        self,
+        data: JSONBody[ChangePasswordRequest],
+        request: Request[CurrentUser, str, State],
+        auth_service: NamedDependency[AuthService],
     ) -> None:
         await auth_service.change_password(request.user, data.current_password, data.new_password)
 
@@ -136,7 +145,9 @@ class UserController(Controller):
         summary="Users I may see (supervisors: their teams)",
         responses=error_responses(401, 403),
     )
-    async def list_users(self, request: Request[CurrentUser, str, State], users: NamedDependency[UserService]) -> list[UserRead]:
+    async def list_users(
+        self, request: Request[CurrentUser, str, State], users: NamedDependency[UserService]
+    ) -> list[UserRead]:
         return await users.list(request.user)
 
     @post(
@@ -158,7 +169,10 @@ class UserController(Controller):
         responses=error_responses(401, 403, 404),
     )
     async def get_user(
-        self, user_id: FromPath[UUID], request: Request[CurrentUser, str, State], users: NamedDependency[UserService]
+        self,
+        user_id: FromPath[UUID],
+        request: Request[CurrentUser, str, State],
+        users: NamedDependency[UserService],
     ) -> UserRead:
         return user_read(await users.get_visible(request.user, user_id))
 
@@ -170,7 +184,11 @@ class UserController(Controller):
         responses=error_responses(400, 401, 403, 404, 409, 413, 422),
     )
     async def update_user(
-        self, user_id: FromPath[UUID], data: JSONBody[UserUpdate], request: Request[CurrentUser, str, State], users: NamedDependency[UserService]
+        self,
+        user_id: FromPath[UUID],
+        data: JSONBody[UserUpdate],
+        request: Request[CurrentUser, str, State],
+        users: NamedDependency[UserService],
     ) -> UserRead:
         return user_read(await users.update(request.user, user_id, data))
 
@@ -183,7 +201,10 @@ class UserController(Controller):
         responses=error_responses(401, 403, 404, 409),
     )
     async def deactivate_user(
-        self, user_id: FromPath[UUID], request: Request[CurrentUser, str, State], users: NamedDependency[UserService]
+        self,
+        user_id: FromPath[UUID],
+        request: Request[CurrentUser, str, State],
+        users: NamedDependency[UserService],
     ) -> UserRead:
         return user_read(await users.set_active(request.user, user_id, False))
 
@@ -196,7 +217,10 @@ class UserController(Controller):
         responses=error_responses(401, 403, 404),
     )
     async def activate_user(
-        self, user_id: FromPath[UUID], request: Request[CurrentUser, str, State], users: NamedDependency[UserService]
+        self,
+        user_id: FromPath[UUID],
+        request: Request[CurrentUser, str, State],
+        users: NamedDependency[UserService],
     ) -> UserRead:
         return user_read(await users.set_active(request.user, user_id, True))
 
@@ -230,7 +254,9 @@ class TeamController(Controller):
         summary="Teams I may see (technicians: their own; supervisors: those they lead)",
         responses=error_responses(401, 403),
     )
-    async def list_teams(self, request: Request[CurrentUser, str, State], teams: NamedDependency[TeamService]) -> list[TeamRead]:
+    async def list_teams(
+        self, request: Request[CurrentUser, str, State], teams: NamedDependency[TeamService]
+    ) -> list[TeamRead]:
         return await teams.list(request.user)
 
     @get(
@@ -241,7 +267,10 @@ class TeamController(Controller):
         responses=error_responses(401, 403, 404),
     )
     async def get_team(
-        self, team_id: FromPath[UUID], request: Request[CurrentUser, str, State], teams: NamedDependency[TeamService]
+        self,
+        team_id: FromPath[UUID],
+        request: Request[CurrentUser, str, State],
+        teams: NamedDependency[TeamService],
     ) -> TeamRead:
         return await teams.read(request.user, team_id)
 
@@ -254,7 +283,10 @@ class TeamController(Controller):
         responses=error_responses(400, 401, 403, 409, 413, 422),
     )
     async def create_team(
-        self, data: JSONBody[TeamCreate], request: Request[CurrentUser, str, State], teams: NamedDependency[TeamService]
+        self,
+        data: JSONBody[TeamCreate],
+        request: Request[CurrentUser, str, State],
+        teams: NamedDependency[TeamService],
     ) -> TeamRead:
         team = await teams.create(data)
         return await teams.read(request.user, team.id)
@@ -267,7 +299,11 @@ class TeamController(Controller):
         responses=error_responses(400, 401, 403, 404, 409, 413, 422),
     )
     async def update_team(
-        self, team_id: FromPath[UUID], data: JSONBody[TeamUpdate], request: Request[CurrentUser, str, State], teams: NamedDependency[TeamService]
+        self,
+        team_id: FromPath[UUID],
+        data: JSONBody[TeamUpdate],
+        request: Request[CurrentUser, str, State],
+        teams: NamedDependency[TeamService],
     ) -> TeamRead:
         team = await teams.update(team_id, data)
         return await teams.read(request.user, team.id)
@@ -299,7 +335,10 @@ class DeviceController(Controller):
         responses=error_responses(401, 403, 404),
     )
     async def revoke_device(
-        self, client_id: FromPath[UUID], request: Request[CurrentUser, str, State], devices: NamedDependency[DeviceService]
+        self,
+        client_id: FromPath[UUID],
+        request: Request[CurrentUser, str, State],
+        devices: NamedDependency[DeviceService],
     ) -> DeviceRead:
         return await devices.revoke(request.user, client_id)
 

@@ -102,7 +102,7 @@ class UserCreate(Request):
 class UserUpdate(Request):
     display_name: DisplayName | msgspec.UnsetType = msgspec.UNSET
     role: Role | msgspec.UnsetType = msgspec.UNSET
-    team_id: UUID | None | msgspec.UnsetType = msgspec.UNSET
+    team_id: UUID | msgspec.UnsetType | None = msgspec.UNSET
     locale: Locale | msgspec.UnsetType = msgspec.UNSET
 
 

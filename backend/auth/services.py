@@ -42,7 +42,15 @@ from backend.auth.schemas import (
     UserUpdate,
 )
 from backend.db import utcnow
-from backend.errors import ClientRevoked, Conflict, Forbidden, InvalidInput, NotFound, TooManyRequests, Unauthorized
+from backend.errors import (
+    ClientRevoked,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    TooManyRequests,
+    Unauthorized,
+)
 from backend.settings import Settings
 
 _UNSET = msgspec.UNSET
@@ -350,7 +358,12 @@ class AuthService:
 
 
 async def revoke_sessions(
-    session: AsyncSession, user_id: UUID, reason: str, *, keep: UUID | None = None, client_id: UUID | None = None
+    session: AsyncSession,
+    user_id: UUID,
+    reason: str,
+    *,
+    keep: UUID | None = None,
+    client_id: UUID | None = None,
 ) -> None:
     statement = (
         update(AuthSession)
@@ -407,7 +420,9 @@ class UserService:
 
     async def create(self, data: UserCreate) -> User:
         if await self.session.scalar(select(User.id).where(User.username == data.username)):
-            raise Conflict(f"the username {data.username!r} is taken", field="username", code="USERNAME_TAKEN")
+            raise Conflict(
+                f"the username {data.username!r} is taken", field="username", code="USERNAME_TAKEN"
+            )
         await self._check_team(data.team_id)
         user = User(
             username=data.username,
@@ -461,7 +476,9 @@ class UserService:
         await self.session.flush()
         return user
 
-    async def reset_password(self, actor: CurrentUser, user_id: UUID, password: str | None) -> PasswordResetResult:
+    async def reset_password(
+        self, actor: CurrentUser, user_id: UUID, password: str | None
+    ) -> PasswordResetResult:
         user = await self.get_visible(actor, user_id)
         temporary = None
         if password is None:
@@ -534,8 +551,9 @@ class TeamService:
                 )
             ).all()
             if len(found) != len(wanted):
-                raise InvalidInput("every supervisor_id must name a user with the supervisor role",
-                                   field="supervisor_ids")
+                raise InvalidInput(
+                    "every supervisor_id must name a user with the supervisor role", field="supervisor_ids"
+                )
         await self.session.execute(delete(TeamSupervisor).where(TeamSupervisor.team_id == team.id))
         for user_id in wanted:
             self.session.add(TeamSupervisor(team_id=team.id, user_id=user_id))
@@ -590,7 +608,9 @@ class DeviceService:
         return [_device_read(c, name) for c, name in (await self.session.execute(statement)).all()]
 
     async def revoke(self, current: CurrentUser, client_id: UUID) -> DeviceRead:
-        row = (await self.session.execute((await self._scoped(current)).where(Client.id == client_id))).first()
+        row = (
+            await self.session.execute((await self._scoped(current)).where(Client.id == client_id))
+        ).first()
         if row is None:
             raise NotFound("no such device", field="client_id")
         client, username = row
@@ -614,4 +634,3 @@ def _device_read(client: Client, username: str) -> DeviceRead:
         last_mutation_id=client.last_mutation_id,
         revoked_at=client.revoked_at,
     )
-

@@ -23,9 +23,7 @@ _SEQ_TYPE = BigInteger().with_variant(Integer(), "sqlite")
 class SyncChange(SQLModel, table=True):
     __tablename__ = "sync_change"
 
-    seq: int | None = Field(
-        default=None, sa_column=Column(_SEQ_TYPE, primary_key=True, autoincrement=True)
-    )
+    seq: int | None = Field(default=None, sa_column=Column(_SEQ_TYPE, primary_key=True, autoincrement=True))
     entity: str = Field(max_length=40, nullable=False)
     entity_id: UUID = Field(nullable=False, index=True)
     op: str = Field(max_length=3, nullable=False)  # "put" | "del"

@@ -30,7 +30,9 @@ def test_wrong_password_and_unknown_user_look_the_same(client):
     wrong = client.post("/api/auth/login", json={"username": "tech1", "password": "nope-nope-nope"})
     unknown = client.post("/api/auth/login", json={"username": "ghost", "password": "nope-nope-nope"})
     assert wrong.status_code == unknown.status_code == 401
-    assert wrong.json() == unknown.json() == {"code": "BAD_CREDENTIALS", "message": "wrong username or password"}
+    assert (
+        wrong.json() == unknown.json() == {"code": "BAD_CREDENTIALS", "message": "wrong username or password"}
+    )
 
 
 def test_malformed_json_is_400(client):
@@ -117,7 +119,9 @@ def test_unknown_refresh_token_is_401(client):
 
 def test_logout_ends_the_login(client):
     tokens_ = login(client, "tech1")
-    assert client.post("/api/auth/logout", json={"refresh_token": tokens_["refresh_token"]}).status_code == 204
+    assert (
+        client.post("/api/auth/logout", json={"refresh_token": tokens_["refresh_token"]}).status_code == 204
+    )
     assert client.get("/api/auth/me", headers=bearer(tokens_)).status_code == 401
     refreshed = client.post("/api/auth/refresh", json={"refresh_token": tokens_["refresh_token"]})
     assert refreshed.status_code == 401
@@ -127,12 +131,20 @@ def test_expired_forged_and_malformed_access_tokens_are_401(client, seeded):
     good = login(client, "tech1")
     claims = tokens.decode_access_token(TEST_SECRET, good["access_token"])
     expired = tokens.issue_access_token(
-        TEST_SECRET, user_id=claims.user_id, session_id=claims.session_id, client_id=None,
-        role="manager", ttl=-60,
+        TEST_SECRET,
+        user_id=claims.user_id,
+        session_id=claims.session_id,
+        client_id=None,
+        role="manager",
+        ttl=-60,
     )
     forged = tokens.issue_access_token(
-        "another-secret-" + "y" * 40, user_id=claims.user_id, session_id=claims.session_id,
-        client_id=None, role="manager", ttl=600,
+        "another-secret-" + "y" * 40,
+        user_id=claims.user_id,
+        session_id=claims.session_id,
+        client_id=None,
+        role="manager",
+        ttl=600,
     )
     for token, message in ((expired, "expired"), (forged, "invalid"), ("abc.def.ghi", "invalid")):
         response = client.get("/api/auth/me", headers={"Authorization": f"Bearer {token}"})
@@ -146,8 +158,12 @@ def test_role_in_token_is_not_trusted_over_the_database(client):
     claims = tokens.decode_access_token(TEST_SECRET, good["access_token"])
     # A token claiming "manager" for a technician (signed with the real key) still acts as a technician.
     lying = tokens.issue_access_token(
-        TEST_SECRET, user_id=claims.user_id, session_id=claims.session_id, client_id=None,
-        role="manager", ttl=600,
+        TEST_SECRET,
+        user_id=claims.user_id,
+        session_id=claims.session_id,
+        client_id=None,
+        role="manager",
+        ttl=600,
     )
     response = client.get("/api/users", headers={"Authorization": f"Bearer {lying}"})
     assert response.status_code == 403
@@ -164,7 +180,9 @@ def test_deactivated_user_cannot_log_in_and_loses_access(client, seeded, as_role
     assert again.json()["code"] == "ACCOUNT_DEACTIVATED"
     assert client.post("/api/auth/refresh", json={"refresh_token": tech["refresh_token"]}).status_code == 401
     # Reactivated, the same password works again.
-    assert client.post(f"/api/users/{seeded['tech4']}/activate", headers=as_role("manager")).status_code == 200
+    assert (
+        client.post(f"/api/users/{seeded['tech4']}/activate", headers=as_role("manager")).status_code == 200
+    )
     assert login(client, "tech4")["user"]["username"] == "tech4"
 
 
@@ -214,7 +232,8 @@ def test_change_password_ends_other_logins(client):
     assert bad.status_code == 422
     assert bad.json()["field"] == "current_password"
     short = client.post(
-        "/api/auth/password", json={"current_password": "fieldq-demo", "new_password": "short"},
+        "/api/auth/password",
+        json={"current_password": "fieldq-demo", "new_password": "short"},
         headers=bearer(phone),
     )
     assert short.status_code == 400

@@ -27,7 +27,9 @@ def run(settings, work):
 async def _feed(factory, entity_id):
     async with factory() as session:
         rows = await session.execute(
-            select(SyncChange.op, SyncChange.version).where(SyncChange.entity_id == entity_id).order_by(SyncChange.seq)
+            select(SyncChange.op, SyncChange.version)
+            .where(SyncChange.entity_id == entity_id)
+            .order_by(SyncChange.seq)
         )
         return [tuple(r) for r in rows]
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from alembic import command
 from sqlalchemy import create_engine, inspect
 from sqlmodel import SQLModel
 
+from alembic import command
 from backend.cli import alembic_config
 
 

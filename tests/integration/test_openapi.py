@@ -16,7 +16,10 @@ def test_every_operation_has_an_id_and_documents_its_errors(client):
             operation_ids.append(operation["operationId"])
             responses = operation["responses"]
             public = operation.get("security") == [] or path in (
-                "/api/auth/login", "/api/auth/refresh", "/api/auth/logout", "/api/health",
+                "/api/auth/login",
+                "/api/auth/refresh",
+                "/api/auth/logout",
+                "/api/health",
             )
             if not public:
                 assert "401" in responses and "403" in responses, f"{method} {path} does not document 401/403"

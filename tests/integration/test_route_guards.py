@@ -10,9 +10,19 @@ from backend.auth.models import ALL_ROLES
 
 # Public on purpose: logging in, the health probe, the API docs and the PWA's static files.
 EXPECTED_PUBLIC = {
-    "/api/auth/login", "/api/auth/refresh", "/api/auth/logout", "/api/health", "/", "/{path:path}",
+    "/api/auth/login",
+    "/api/auth/refresh",
+    "/api/auth/logout",
+    "/api/health",
+    "/",
+    "/{path:path}",
 }
-USER_FOR_ROLE = {"technician": "tech1", "supervisor": "supervisor1", "quality": "quality", "manager": "manager"}
+USER_FOR_ROLE = {
+    "technician": "tech1",
+    "supervisor": "supervisor1",
+    "quality": "quality",
+    "manager": "manager",
+}
 
 
 def _concrete(path: str) -> str:

@@ -73,7 +73,9 @@ def test_only_managers_administer_users(client, as_role, seeded):
         response = client.post("/api/users", json=NEW_USER, headers=as_role(username))
         assert response.status_code == 403, username
         assert response.json()["code"] == "FORBIDDEN"
-        patch = client.patch(f"/api/users/{seeded['tech2']}", json={"display_name": "x"}, headers=as_role(username))
+        patch = client.patch(
+            f"/api/users/{seeded['tech2']}", json={"display_name": "x"}, headers=as_role(username)
+        )
         assert patch.status_code == 403
 
 
@@ -97,20 +99,25 @@ def test_a_supervisor_sees_their_teams(client, as_role, seeded):
 def test_update_bumps_version_and_records_the_change_in_the_feed(client, as_role, seeded, settings):
     tech2 = seeded["tech2"]
     assert _feed_rows(settings, tech2) == [("put", 1)]
-    response = client.patch(f"/api/users/{tech2}", json={"display_name": "李强 Li Qiang (senior)"},
-                            headers=as_role("manager"))
+    response = client.patch(
+        f"/api/users/{tech2}", json={"display_name": "李强 Li Qiang (senior)"}, headers=as_role("manager")
+    )
     assert response.status_code == 200
     assert response.json()["version"] == 2
     assert _feed_rows(settings, tech2) == [("put", 1), ("put", 2)]
     # A refused change writes neither the user nor a feed entry.
-    refused = client.patch(f"/api/users/{tech2}", json={"team_id": str(uuid.uuid4())}, headers=as_role("manager"))
+    refused = client.patch(
+        f"/api/users/{tech2}", json={"team_id": str(uuid.uuid4())}, headers=as_role("manager")
+    )
     assert refused.status_code == 422
     assert _feed_rows(settings, tech2) == [("put", 1), ("put", 2)]
 
 
 def test_role_change_ends_existing_logins(client, as_role, seeded):
     tech = login(client, "tech3")
-    response = client.patch(f"/api/users/{seeded['tech3']}", json={"role": "supervisor"}, headers=as_role("manager"))
+    response = client.patch(
+        f"/api/users/{seeded['tech3']}", json={"role": "supervisor"}, headers=as_role("manager")
+    )
     assert response.status_code == 200
     assert client.get("/api/auth/me", headers=bearer(tech)).status_code == 401
     assert login(client, "tech3")["user"]["role"] == "supervisor"
@@ -127,7 +134,9 @@ def test_manager_cannot_lock_themselves_out(client, as_role, seeded):
 
 def test_password_reset_generates_a_one_time_password_and_ends_logins(client, as_role, seeded):
     old = login(client, "tech6")
-    response = client.post(f"/api/users/{seeded['tech6']}/reset-password", json={}, headers=as_role("manager"))
+    response = client.post(
+        f"/api/users/{seeded['tech6']}/reset-password", json={}, headers=as_role("manager")
+    )
     assert response.status_code == 200
     temporary = response.json()["temporary_password"]
     assert temporary and len(temporary) >= 12
@@ -135,13 +144,19 @@ def test_password_reset_generates_a_one_time_password_and_ends_logins(client, as
     assert client.get("/api/auth/me", headers=bearer(old)).status_code == 401
     fresh = login(client, "tech6", temporary)
     assert fresh["user"]["must_change_password"] is True
-    changed = client.post("/api/auth/password", json={"current_password": temporary,
-                                                       "new_password": "my-own-password"}, headers=bearer(fresh))
+    changed = client.post(
+        "/api/auth/password",
+        json={"current_password": temporary, "new_password": "my-own-password"},
+        headers=bearer(fresh),
+    )
     assert changed.status_code == 204
     assert login(client, "tech6", "my-own-password")["user"]["must_change_password"] is False
 
-    chosen = client.post(f"/api/users/{seeded['tech6']}/reset-password", json={"password": "chosen-password"},
-                         headers=as_role("manager"))
+    chosen = client.post(
+        f"/api/users/{seeded['tech6']}/reset-password",
+        json={"password": "chosen-password"},
+        headers=as_role("manager"),
+    )
     assert chosen.json()["temporary_password"] is None
     assert login(client, "tech6", "chosen-password")["user"]["username"] == "tech6"
 
@@ -165,22 +180,32 @@ def test_teams_scope_and_management(client, as_role, seeded):
     assert client.get(f"/api/teams/{foreign['id']}", headers=as_role("tech9")).status_code == 404
 
     manager = as_role("manager")
-    created = client.post("/api/teams", json={"name": "Jiading Team", "region": "Shanghai North",
-                                             "supervisor_ids": [seeded["supervisor1"], seeded["supervisor2"]]},
-                          headers=manager)
+    created = client.post(
+        "/api/teams",
+        json={
+            "name": "Jiading Team",
+            "region": "Shanghai North",
+            "supervisor_ids": [seeded["supervisor1"], seeded["supervisor2"]],
+        },
+        headers=manager,
+    )
     assert created.status_code == 201, created.text
     assert len(created.json()["supervisor_ids"]) == 2
     # supervisor1 now leads two teams.
     assert len(client.get("/api/teams", headers=as_role("supervisor1")).json()) == 2
 
-    not_supervisor = client.post("/api/teams", json={"name": "X", "supervisor_ids": [seeded["tech1"]]},
-                                 headers=manager)
+    not_supervisor = client.post(
+        "/api/teams", json={"name": "X", "supervisor_ids": [seeded["tech1"]]}, headers=manager
+    )
     assert not_supervisor.status_code == 422
     assert not_supervisor.json()["field"] == "supervisor_ids"
     duplicate = client.post("/api/teams", json={"name": "Jiading Team"}, headers=manager)
     assert duplicate.status_code == 409
-    renamed = client.patch(f"/api/teams/{created.json()['id']}", json={"name": "嘉定 Jiading", "supervisor_ids": []},
-                           headers=manager)
+    renamed = client.patch(
+        f"/api/teams/{created.json()['id']}",
+        json={"name": "嘉定 Jiading", "supervisor_ids": []},
+        headers=manager,
+    )
     assert renamed.status_code == 200
     assert renamed.json()["supervisor_ids"] == []
     assert renamed.json()["version"] > created.json()["version"]

@@ -4,7 +4,9 @@ from backend.errors import TooManyRequests, _field_from_detail, _looks_like_deco
 
 
 def test_field_names_come_from_msgspec_messages_and_paths():
-    assert _field_from_detail({"message": "Object contains unknown field `pasword`", "key": None}) == "pasword"
+    assert (
+        _field_from_detail({"message": "Object contains unknown field `pasword`", "key": None}) == "pasword"
+    )
     assert _field_from_detail({"message": "Object missing required field `password`"}) == "password"
     assert _field_from_detail({"message": "Expected `str`, got `int`", "key": "$.username"}) == "username"
     assert _field_from_detail({"message": "Expected `str`", "key": "$.items[0].name"}) == "items[0].name"

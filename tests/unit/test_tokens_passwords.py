@@ -31,8 +31,18 @@ def test_expired_tampered_and_wrong_purpose_tokens_are_refused():
     with pytest.raises(tokens.InvalidToken):
         tokens.decode_access_token(SECRET, f"{header}.{payload}x.{signature}")
     # Signed with the raw secret instead of the access-token subkey: refused.
-    raw = jwt.encode({"sub": str(uuid.uuid4()), "sid": str(uuid.uuid4()), "typ": "access", "iss": "fieldq",
-                      "iat": 0, "exp": 4_000_000_000}, SECRET, algorithm="HS256")
+    raw = jwt.encode(
+        {
+            "sub": str(uuid.uuid4()),
+            "sid": str(uuid.uuid4()),
+            "typ": "access",
+            "iss": "fieldq",
+            "iat": 0,
+            "exp": 4_000_000_000,
+        },
+        SECRET,
+        algorithm="HS256",
+    )
     with pytest.raises(tokens.InvalidToken):
         tokens.decode_access_token(SECRET, raw)
     # "alg: none" is never accepted.

@@ -1,0 +1,62 @@
+# FieldQ: `make run` sets everything up and runs it on SQLite with demo data; `make test` runs every test.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PWA := pwa
+PWA_SOURCES := $(shell find $(PWA)/src $(PWA)/public $(PWA)/index.html $(PWA)/vite.config.ts $(PWA)/tsconfig*.json -type f 2>/dev/null)
+
+.PHONY: setup run serve build test lint test-python test-pwa bench migrate seed clean compose-check
+
+setup: $(VENV)/.installed $(PWA)/dist/index.html
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -c 'import sys; sys.exit("FieldQ needs Python 3.11+") if sys.version_info < (3, 11) else None'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+$(PWA)/node_modules/.installed: $(PWA)/package.json $(PWA)/package-lock.json
+	cd $(PWA) && npm ci --no-audit --no-fund
+	touch $@
+
+$(PWA)/dist/index.html: $(PWA)/node_modules/.installed $(PWA_SOURCES)
+	cd $(PWA) && npm run build
+	touch $@
+
+build: $(PWA)/dist/index.html
+
+migrate: $(VENV)/.installed
+	$(BIN)/fieldq migrate
+
+seed: migrate
+	$(BIN)/fieldq seed --demo
+
+# The first command of the README.
+run: setup seed
+	$(BIN)/fieldq serve
+
+serve: setup
+	$(BIN)/fieldq serve
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check backend tests bench alembic
+
+test-pwa: $(PWA)/node_modules/.installed
+	cd $(PWA) && npm test
+
+test-python: setup
+	$(BIN)/pytest -q -rs
+
+# The second command of the README: ruff, the PWA's unit tests and build, pytest (unit, integration on
+# SQLite and, with FIELDQ_TEST_DATABASE_URL, PostgreSQL; end-to-end in Chromium when installed).
+test: lint test-pwa test-python
+
+bench: setup
+	$(BIN)/python -m bench
+
+compose-check:
+	docker compose -f docker/compose.yaml config --quiet 2>/dev/null || docker-compose -f docker/compose.yaml config --quiet
+
+clean:
+	rm -rf $(PWA)/dist .pytest_cache .ruff_cache

@@ -1,0 +1,193 @@
+"""FieldQ benchmarks: `python -m bench` (or `make bench`) starts a real server and prints a table.
+
+Each scenario runs against uvicorn on loopback with the standard argon2 profile. Numbers on these
+shared machines are noisy: compare rows of one run (ratios), not runs of different days.
+Set FIELDQ_BENCH_DATABASE_URL (e.g. postgresql://postgres@127.0.0.1:5432/test) to add a PostgreSQL run;
+it uses a throwaway database on that server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results" / "latest.md"
+
+
+@dataclass
+class Result:
+    database: str
+    scenario: str
+    requests: int
+    concurrency: int
+    latencies: list[float]
+    wall: float
+
+    def row(self) -> list[str]:
+        ordered = sorted(self.latencies)
+        p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
+        return [
+            self.database,
+            self.scenario,
+            str(self.requests),
+            str(self.concurrency),
+            f"{statistics.median(ordered) * 1000:.1f}",
+            f"{p95 * 1000:.1f}",
+            f"{self.requests / self.wall:.0f}",
+        ]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    def __init__(self, database_url: str | None) -> None:
+        self.data = Path(tempfile.mkdtemp(prefix="fieldq-bench-"))
+        self.port = _free_port()
+        self.env = {**os.environ, "FIELDQ_DATA_DIR": str(self.data), "FIELDQ_PORT": str(self.port)}
+        self.env.pop("FIELDQ_PASSWORD_HASH_PROFILE", None)
+        if database_url:
+            self.env["FIELDQ_DATABASE_URL"] = database_url
+        else:
+            self.env.pop("FIELDQ_DATABASE_URL", None)
+        self.base = f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> Server:
+        cli = [sys.executable, "-m", "backend.cli"]
+        subprocess.run([*cli, "migrate"], env=self.env, check=True, capture_output=True, cwd=ROOT)
+        subprocess.run([*cli, "seed", "--demo"], env=self.env, check=True, capture_output=True, cwd=ROOT)
+        self.log = (self.data / "server.log").open("w")
+        self.process = subprocess.Popen(
+            [*cli, "serve"], env=self.env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.base}/api/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        raise RuntimeError(f"server did not start: {(self.data / 'server.log').read_text()}")
+
+    def __exit__(self, *exc) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+        self.log.close()
+
+
+async def _measure(database, scenario, total, concurrency, make_request) -> Result:
+    latencies: list[float] = []
+    semaphore = asyncio.Semaphore(concurrency)
+
+    async def one(index: int) -> None:
+        async with semaphore:
+            started = time.perf_counter()
+            response = await make_request(index)
+            latencies.append(time.perf_counter() - started)
+            if response.status_code >= 400:
+                raise RuntimeError(f"{scenario}: {response.status_code} {response.text}")
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one(i) for i in range(total)))
+    return Result(database, scenario, total, concurrency, latencies, time.perf_counter() - started)
+
+
+async def run_suite(base: str, database: str) -> list[Result]:
+    results = []
+    async with httpx.AsyncClient(base_url=base, timeout=60) as http:
+
+        async def login(index: int):
+            return await http.post(
+                "/api/auth/login", json={"username": f"tech{index % 12 + 1}", "password": "fieldq-demo"}
+            )
+
+        results.append(await _measure(database, "login (argon2id verify)", 24, 1, login))
+        results.append(await _measure(database, "login (argon2id verify)", 24, 4, login))
+
+        tokens = (await login(0)).json()
+        headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+
+        async def me(_index: int):
+            return await http.get("/api/auth/me", headers=headers)
+
+        results.append(await _measure(database, "GET /api/auth/me (bearer check)", 600, 8, me))
+
+        chain = {"refresh": tokens["refresh_token"]}
+
+        async def refresh(_index: int):
+            response = await http.post("/api/auth/refresh", json={"refresh_token": chain["refresh"]})
+            chain["refresh"] = response.json().get("refresh_token", chain["refresh"])
+            return response
+
+        results.append(await _measure(database, "POST /api/auth/refresh (rotation)", 200, 1, refresh))
+
+        async def shell(_index: int):
+            return await http.get("/")
+
+        results.append(await _measure(database, "GET / (PWA shell)", 600, 8, shell))
+    return results
+
+
+def _table(results: list[Result]) -> str:
+    header = ["database", "scenario", "requests", "concurrency", "p50 ms", "p95 ms", "req/s"]
+    rows = [header, *[r.row() for r in results]]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = ["| " + " | ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)) + " |" for row in rows]
+    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    targets: list[tuple[str, str | None]] = [("sqlite", None)]
+    pg = os.environ.get("FIELDQ_BENCH_DATABASE_URL")
+    cleanup = None
+    if pg:
+        from sqlalchemy import create_engine, text
+        from sqlalchemy.engine import make_url
+
+        admin_url = make_url(pg).set(drivername="postgresql+psycopg")
+        name = f"fieldq_bench_{uuid.uuid4().hex[:8]}"
+        admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        targets.append(("postgresql", admin_url.set(drivername="postgresql+asyncpg", database=name)
+                        .render_as_string(hide_password=False)))
+
+        def cleanup():
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+    results: list[Result] = []
+    try:
+        for label, url in targets:
+            print(f"benchmarking on {label} …", file=sys.stderr)
+            with Server(url) as server:
+                results.extend(asyncio.run(run_suite(server.base, label)))
+    finally:
+        if cleanup:
+            cleanup()
+    table = _table(results)
+    print(table)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(
+        f"# Benchmark results\n\n{time.strftime('%Y-%m-%d %H:%M')} on {os.cpu_count()} cores\n\n{table}\n"
+    )
+
+
+if __name__ == "__main__":
+    main()
