@@ -165,8 +165,14 @@ def main() -> None:
         admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
-        targets.append(("postgresql", admin_url.set(drivername="postgresql+asyncpg", database=name)
-                        .render_as_string(hide_password=False)))
+        targets.append(
+            (
+                "postgresql",
+                admin_url.set(drivername="postgresql+asyncpg", database=name).render_as_string(
+                    hide_password=False
+                ),
+            )
+        )
 
         def cleanup():
             with admin.connect() as conn:

@@ -58,7 +58,9 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     subprocess.run([*fieldq, "migrate"], env=env, check=True, capture_output=True, cwd=PROJECT_ROOT)
     subprocess.run([*fieldq, "seed", "--demo"], env=env, check=True, capture_output=True, cwd=PROJECT_ROOT)
     log = (data_dir / "server.log").open("w")
-    server = subprocess.Popen([*fieldq, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT)
+    server = subprocess.Popen(
+        [*fieldq, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -87,21 +89,27 @@ def browser() -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS, headless=True)
+        instance = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS, headless=True
+        )
         yield instance
         instance.close()
 
 
 @pytest.fixture
 def page(browser, live_server):
-    context = browser.new_context(base_url=live_server, viewport={"width": 390, "height": 844}, locale="en-US")
+    context = browser.new_context(
+        base_url=live_server, viewport={"width": 390, "height": 844}, locale="en-US"
+    )
     page = context.new_page()
     page.csp_violations = []
     page.on(
         "console",
-        lambda message: page.csp_violations.append(message.text)
-        if "Content Security Policy" in message.text or "Refused to" in message.text
-        else None,
+        lambda message: (
+            page.csp_violations.append(message.text)
+            if "Content Security Policy" in message.text or "Refused to" in message.text
+            else None
+        ),
     )
     yield page
     context.close()
