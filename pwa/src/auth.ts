@@ -24,7 +24,6 @@ export type AuthState =
 
 export const authStore = createStore<AuthState>({ status: 'loading' });
 
-declare const __APP_VERSION__: string;
 const APP_VERSION = typeof __APP_VERSION__ === 'string' ? __APP_VERSION__ : 'dev';
 
 /** Whether the server has confirmed the stored login since this page loaded. */

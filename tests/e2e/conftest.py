@@ -40,7 +40,9 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API keeps an event loop running on this thread while it is
+# open, so it must be closed before other modules' tests call asyncio.run().
+@pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if not (PWA_DIST / "index.html").exists():
         _missing("the PWA is not built (make build)")
@@ -82,8 +84,8 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         log.close()
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[object]:
+@pytest.fixture(scope="module")
+def browser(live_server) -> Iterator[object]:
     if not CHROMIUM.exists():
         _missing("Chromium is not installed at /usr/bin/chromium")
     from playwright.sync_api import sync_playwright

@@ -66,7 +66,7 @@ export function Login({ notice }: { notice?: 'sessionEnded' }) {
         </div>
         <h1 class="login-title">{t('login.title')}</h1>
         {notice === 'sessionEnded' && !error && <p class="notice">{t('login.sessionEnded')}</p>}
-        <form data-testid="login-form" class="form" onSubmit={onSubmit} noValidate={false}>
+        <form data-testid="login-form" class="form" onSubmit={onSubmit}>
           <label class="field">
             <span class="field-label">{t('login.username')}</span>
             <input
@@ -89,7 +89,8 @@ export function Login({ notice }: { notice?: 'sessionEnded' }) {
             <input
               data-testid="login-password"
               name="password"
-              type={showPassword ? 'text' : 'password'}
+              // Preact 11 types a password input apart from a text one; this one toggles between them.
+              type={(showPassword ? 'text' : 'password') as 'password'}
               autocomplete="current-password"
               enterkeyhint="go"
               required
