@@ -111,7 +111,7 @@ export async function login(username: string, password: string): Promise<Session
   await saveSession(session);
   confirmedThisLoad = true;
   if (!(await getLocale())) {
-    applyLocale(resolveLocale({ userLocale: pair.user.locale, browserLanguage: navigator.language }));
+    applyLocale(resolveLocale({ userLocale: pair.user.locale, browserLanguage: globalThis.navigator?.language }));
   }
   authStore.set({ status: 'signedIn', session });
   void loadTeamName();

@@ -1,0 +1,133 @@
+import 'fake-indexeddb/auto';
+import { beforeEach, describe, expect, it } from 'vitest';
+import {
+  clearSession,
+  clientIdFor,
+  db,
+  getLocale,
+  loadSession,
+  newUuid,
+  renewClientId,
+  saveSession,
+  setLocale,
+  updateSession,
+  type Session,
+} from './db';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+const session = (n = 1): Session => ({
+  user: {
+    id: '7d1e5d0c-8f7a-4b53-9a49-0d6a3f1f0c11',
+    username: 'tech1',
+    display_name: '张伟',
+    role: 'technician',
+    team_id: null,
+    locale: 'zh-CN',
+    must_change_password: false,
+  },
+  accessToken: `access-${n}`,
+  refreshToken: `refresh-${n}`,
+  accessExpiresAt: 1_800_000_000_000,
+  savedAt: 1_700_000_000_000,
+});
+
+beforeEach(async () => {
+  await Promise.all(db.tables.map((table) => table.clear()));
+});
+
+describe('schema', () => {
+  it('declares the tables later issues rely on', () => {
+    expect(db.tables.map((t) => t.name).sort()).toEqual(['clients', 'meta', 'outbox', 'prefs', 'session']);
+    expect(db.outbox.schema.primKey.auto).toBe(true);
+    expect(db.outbox.schema.indexes.map((i) => i.name)).toContain('id');
+  });
+});
+
+describe('session', () => {
+  it('is saved, loaded and cleared', async () => {
+    expect(await loadSession()).toBeNull();
+    await saveSession(session(1));
+    expect(await loadSession()).toEqual(session(1));
+    await saveSession(session(2));
+    expect(await loadSession()).toEqual(session(2)); // one current login, replaced
+    expect(await db.session.count()).toBe(1);
+    await clearSession();
+    expect(await loadSession()).toBeNull();
+  });
+
+  it('is updated only while it is still the same login', async () => {
+    await saveSession(session(1));
+    expect(await updateSession('refresh-1', { teamName: 'North' })).toBe(true);
+    expect((await loadSession())?.teamName).toBe('North');
+    expect(await updateSession('refresh-old', { teamName: 'South' })).toBe(false);
+    expect((await loadSession())?.teamName).toBe('North');
+    await clearSession();
+    expect(await updateSession('refresh-1', { accessToken: 'x' })).toBe(false);
+    expect(await loadSession()).toBeNull(); // a logged-out session is not resurrected
+  });
+
+  it('leaves client ids and prefs alone when cleared', async () => {
+    const id = await clientIdFor('tech1');
+    await setLocale('en');
+    await saveSession(session());
+    await clearSession();
+    expect(await clientIdFor('tech1')).toBe(id);
+    expect(await getLocale()).toBe('en');
+  });
+});
+
+describe('client ids', () => {
+  it('are made once per user and kept', async () => {
+    const first = await clientIdFor('tech1');
+    expect(first).toMatch(UUID);
+    expect(await clientIdFor('tech1')).toBe(first);
+    expect(await clientIdFor('  TECH1 ')).toBe(first); // the server normalises usernames the same way
+  });
+
+  it('differ between users of one installation', async () => {
+    const a = await clientIdFor('tech1');
+    const b = await clientIdFor('tech2');
+    expect(a).not.toBe(b);
+    expect(await clientIdFor('tech1')).toBe(a);
+  });
+
+  it('are not duplicated by concurrent first calls', async () => {
+    const ids = await Promise.all([clientIdFor('tech3'), clientIdFor('tech3'), clientIdFor('tech3')]);
+    expect(new Set(ids).size).toBe(1);
+  });
+
+  it('can be renewed', async () => {
+    const old = await clientIdFor('tech1');
+    const renewed = await renewClientId('tech1');
+    expect(renewed).not.toBe(old);
+    expect(await clientIdFor('tech1')).toBe(renewed);
+  });
+
+  it('are v4 UUIDs even without crypto.randomUUID', () => {
+    const original = crypto.randomUUID;
+    try {
+      Object.defineProperty(crypto, 'randomUUID', { value: undefined, configurable: true });
+      const ids = new Set(Array.from({ length: 50 }, newUuid));
+      expect(ids.size).toBe(50);
+      for (const id of ids) expect(id).toMatch(UUID);
+    } finally {
+      Object.defineProperty(crypto, 'randomUUID', { value: original, configurable: true });
+    }
+  });
+});
+
+describe('locale pref', () => {
+  it('is absent until chosen, then remembered', async () => {
+    expect(await getLocale()).toBeNull();
+    await setLocale('zh-CN');
+    expect(await getLocale()).toBe('zh-CN');
+    await setLocale('en');
+    expect(await getLocale()).toBe('en');
+  });
+
+  it('ignores a value that is not a supported locale', async () => {
+    await db.prefs.put({ key: 'locale', value: 'fr' });
+    expect(await getLocale()).toBeNull();
+  });
+});
