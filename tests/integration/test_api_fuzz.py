@@ -35,7 +35,9 @@ def test_generated_requests_never_get_a_500(client, database_url):
         operations += 1
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=MAX_EXAMPLES_PER_OPERATION, deadline=None, suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=MAX_EXAMPLES_PER_OPERATION, deadline=None, suppress_health_check=list(HealthCheck)
+        )
         def check(case):
             # Never fuzz the manager's own account into a state that breaks the next examples.
             if case.path.endswith("/deactivate") or case.path.endswith("/reset-password"):
@@ -43,7 +45,8 @@ def test_generated_requests_never_get_a_500(client, database_url):
             for headers in ({}, manager):
                 response = _send(client, case, headers)
                 seen[response.status_code] = seen.get(response.status_code, 0) + 1
-                assert response.status_code < 500, (case.method, case.formatted_path, case.body, response.text)
+                context = (case.method, case.formatted_path, case.body, response.text)
+                assert response.status_code < 500, context
                 if response.status_code >= 400:
                     body = response.json()
                     assert {"code", "message"} <= set(body), body
