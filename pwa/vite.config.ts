@@ -22,10 +22,11 @@ export default defineConfig({
       injectRegister: false,
       registerType: 'prompt',
       injectManifest: {
-        // Everything the shell needs to start with no network, manifest and icons included.
-        globPatterns: ['**/*.{js,css,html,png,svg,ico,webmanifest}'],
+        // Everything the shell needs to start with no network (the plugin adds the manifest itself).
+        globPatterns: ['**/*.{js,css,html,png,svg,ico}'],
       },
-      includeAssets: ['favicon.svg', 'favicon.ico', 'icons/apple-touch-icon-180.png', 'icons/favicon-32.png'],
+      // The glob already lists public/ (icons, favicons); don't list the manifest's icons twice.
+      includeManifestIcons: false,
       manifest: {
         id: '/',
         name: 'FieldQ',

@@ -16,6 +16,7 @@ from uuid import UUID
 
 import msgspec
 from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.auth import passwords, tokens
@@ -125,6 +126,17 @@ class SecurityLedger:
             )
 
     async def record_failure(self, keys: Iterable[str]) -> None:
+        keys = list(keys)
+        # Two first failures racing for one key: the loser's insert conflicts; count again on top.
+        for attempt in range(3):
+            try:
+                await self._count_failure(keys)
+                return
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+
+    async def _count_failure(self, keys: list[str]) -> None:
         now = utcnow()
         async with self._session_factory() as session, session.begin():
             for key in keys:
