@@ -25,10 +25,13 @@ export function createStore<T>(initial: T): Store<T> {
 }
 
 export function useStore<T>(store: Store<T>): T {
+  const value = store.get();
   const [, rerender] = useReducer((n: number) => n + 1, 0);
   useEffect(() => {
     const unsubscribe = store.subscribe(() => rerender(undefined));
+    // Effects run after paint: catch a change made between this render and the subscription.
+    if (!Object.is(store.get(), value)) rerender(undefined);
     return unsubscribe;
   }, [store]);
-  return store.get();
+  return value;
 }

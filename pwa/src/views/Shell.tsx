@@ -30,31 +30,32 @@ export function Shell({ session }: { session: Session }) {
 
   return (
     <div class="shell" data-testid="app-shell">
-      <header class="appbar">
-        <div class="brand">
-          <Logo size={32} />
-          <span class="brand-name">{t('app.name')}</span>
-        </div>
-        <div class="appbar-actions">
-          <NetStatus />
+      <header class="header">
+        <div class="appbar">
+          <div class="brand">
+            <Logo size={32} />
+            <span class="brand-name">{t('app.name')}</span>
+          </div>
           <button type="button" class="btn btn-ghost" data-testid="logout" onClick={onLogout}>
             {t('shell.logout')}
           </button>
         </div>
-      </header>
-
-      <section class="userbar">
-        <div class="user-info">
-          <span class="user-name" data-testid="shell-user-name">{user.display_name}</span>
-          <span class="user-meta">
-            <span class="role-chip" data-testid="shell-user-role" data-role={user.role}>
-              {roleLabel(user.role)}
+        <div class="userbar">
+          <div class="user-info">
+            <span class="user-name" data-testid="shell-user-name">{user.display_name}</span>
+            <span class="user-meta">
+              <span class="role-chip" data-testid="shell-user-role" data-role={user.role}>
+                {roleLabel(user.role)}
+              </span>
+              {session.teamName && <span class="team">{t('shell.team', { name: session.teamName })}</span>}
             </span>
-            {session.teamName && <span class="team">{t('shell.team', { name: session.teamName })}</span>}
-          </span>
+          </div>
+          <div class="userbar-controls">
+            <NetStatus />
+            <LangSwitch />
+          </div>
         </div>
-        <LangSwitch />
-      </section>
+      </header>
 
       {!online && (
         <div class="banner banner-offline" role="status">
