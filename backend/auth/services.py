@@ -225,7 +225,11 @@ class AuthService:
             self.session.add(client)
             await self.session.flush()  # the login's AuthSession refers to it
         elif client.user_id != user.id:
-            raise Forbidden("this client_id belongs to another user; make a new one", field="client_id")
+            raise Forbidden(
+                "this client_id belongs to another user; make a new one",
+                field="client_id",
+                code="CLIENT_ID_TAKEN",
+            )
         elif client.revoked_at is not None:
             raise ClientRevoked("this device has been revoked", field="client_id")
         client.user_agent = user_agent[:300]

@@ -195,6 +195,7 @@ def test_devices_register_on_login_belong_to_one_user_and_can_be_revoked(client,
     )
     assert stolen.status_code == 403
     assert stolen.json()["field"] == "client_id"
+    assert stolen.json()["code"] == "CLIENT_ID_TAKEN"
 
     devices = client.get("/api/devices", headers=as_role("supervisor1")).json()
     assert [d["id"] for d in devices] == [phone]
