@@ -9,6 +9,7 @@ Alembic read.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, ClassVar
 from uuid import UUID, uuid4
 
@@ -61,8 +62,6 @@ def create_engine(settings: Settings) -> AsyncEngine:
     if settings.is_sqlite:
         path = settings.database_url.split("///", 1)[-1]
         if path and path != ":memory:":
-            from pathlib import Path
-
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(settings.database_url, echo=settings.log_sql)
         _configure_sqlite(engine)

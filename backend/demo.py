@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from backend.auth.models import Role, User
+from backend.auth.models import Role, Team, User
 from backend.auth.schemas import TeamCreate, UserCreate
 from backend.auth.services import TeamService, UserService
 from backend.inventory.models import Location, LocationKind
@@ -112,8 +112,6 @@ async def seed_demo(
 
 
 async def _existing_logins(session: AsyncSession) -> list[DemoLogin]:
-    from backend.auth.models import Team
-
     rows = await session.execute(
         select(User.username, User.role, User.display_name, Team.name)
         .outerjoin(Team, Team.id == User.team_id)

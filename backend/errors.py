@@ -95,14 +95,6 @@ class TooManyRequests(DomainError):
         return {"Retry-After": str(self.retry_after)}
 
 
-class ServiceBusy(DomainError):
-    status_code = 503
-    code = "BUSY"
-
-    def headers(self) -> dict[str, str]:
-        return {"Retry-After": "2"}
-
-
 def _json(status: int, code: str, message: str, field: str | None = None, headers: dict | None = None):
     return Response(
         content=ErrorBody(code=code, message=message, field=field),
