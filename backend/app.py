@@ -7,7 +7,7 @@ import logging
 from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
 from litestar import Litestar, Router, get
 from litestar.datastructures import State
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin, YamlRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme, Tag
@@ -17,7 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.auth.controllers import ROUTE_HANDLERS as AUTH_ROUTES
 from backend.auth.guards import PUBLIC, bearer_auth_middleware, role_guard
 from backend.auth.services import SecurityLedger
-from backend.db import create_engine, create_plugin_config, create_session_factory, import_all_models
+from backend.db import (
+    create_engine,
+    create_plugin_config,
+    create_session_factory,
+    import_all_models,
+    provide_transaction,
+)
 from backend.errors import EXCEPTION_HANDLERS
 from backend.settings import Settings, get_settings
 from backend.sync.feed import install_change_recorder
@@ -84,6 +90,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         middleware=[bearer_auth_middleware(exclude_paths=[f"^{DOCS_PATH}"])],
         before_send=[security_headers_hook(DOCS_PATH, hsts=settings.is_prod)],
         guards=[role_guard],
+        dependencies={"db_session": Provide(provide_transaction)},
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=_openapi_config(),
         request_max_body_size=settings.max_body_bytes,

@@ -8,6 +8,7 @@ Alembic read.
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -15,13 +16,13 @@ from uuid import UUID, uuid4
 
 from advanced_alchemy.extensions.litestar import AsyncSessionConfig, SQLAlchemyAsyncConfig
 from advanced_alchemy.types import DateTimeUTC
+from litestar.di import NamedDependency
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import declared_attr
 from sqlmodel import Field, SQLModel
 
 from backend.settings import Settings
-
-SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 # Constraint names that Alembic can diff and PostgreSQL/SQLite both accept.
 SQLModel.metadata.naming_convention = {
@@ -57,6 +58,13 @@ class SyncedEntity(Entity):
 
     version: int = Field(default=1, nullable=False)
 
+    @declared_attr.directive
+    def __mapper_args__(cls) -> dict[str, Any]:
+        # Optimistic concurrency: every UPDATE says "WHERE version = <the version I read>", so of two
+        # transactions that changed the same row concurrently the second fails (StaleDataError → 409)
+        # instead of both writing the same next version. The recorder sets the number itself.
+        return {"version_id_col": cls.__table__.c.version, "version_id_generator": False}
+
 
 def create_engine(settings: Settings) -> AsyncEngine:
     if settings.is_sqlite:
@@ -64,20 +72,20 @@ def create_engine(settings: Settings) -> AsyncEngine:
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(settings.database_url, echo=settings.log_sql)
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, settings.sqlite_busy_timeout_ms)
         return engine
     return create_async_engine(
         settings.database_url, echo=settings.log_sql, pool_pre_ping=True, pool_size=10, max_overflow=10
     )
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
@@ -96,11 +104,29 @@ def create_plugin_config(
         session_maker=session_factory,
         session_config=AsyncSessionConfig(expire_on_commit=False),
         metadata=SQLModel.metadata,
+        # Services get "db_session" from provide_transaction below, which commits before the response
+        # is built; the plugin's autocommit then only rolls back failed requests and closes the session.
+        session_dependency_key="request_session",
         before_send_handler="autocommit",
         enable_touch_updated_timestamp_listener=False,
         create_all=False,
         set_default_exception_handler=False,
     )
+
+
+async def provide_transaction(
+    request_session: NamedDependency[AsyncSession],
+) -> AsyncGenerator[AsyncSession, None]:
+    """The request's session; its transaction commits when the handler returns normally.
+
+    Committing here, before the response is sent, means a failed commit (a lock timeout, a
+    serialization failure, a dropped connection) becomes an error response through the one error
+    mapping, instead of a 2xx for a change that was never stored. A handler that raises never
+    reaches the commit: Litestar throws its exception into this generator.
+    """
+    yield request_session
+    if request_session.in_transaction():
+        await request_session.commit()
 
 
 def import_all_models() -> None:

@@ -22,7 +22,8 @@ from litestar.exceptions import (
 )
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from sqlalchemy.orm.exc import StaleDataError
 
 log = logging.getLogger("fieldq.errors")
 
@@ -197,6 +198,18 @@ def integrity_error_handler(_request: Request, exc: IntegrityError) -> Response:
     return _json(409, "CONFLICT", "the change conflicts with existing data; reload and try again")
 
 
+def stale_data_handler(_request: Request, exc: StaleDataError) -> Response:
+    # Another transaction changed the same record first (optimistic concurrency on ``version``).
+    log.info("concurrent update refused: %s", exc)
+    return _json(409, "CONCURRENT_UPDATE", "the record was changed by someone else at the same time; retry")
+
+
+def data_error_handler(_request: Request, exc: DataError) -> Response:
+    # A value the database cannot store; the schemas should have refused it first.
+    log.warning("data error: %s", exc.orig)
+    return _json(400, "INVALID_INPUT", "a value in the request cannot be stored (bad characters or too long)")
+
+
 def operational_error_handler(_request: Request, exc: OperationalError) -> Response:
     if "locked" in str(exc.orig).lower() or "busy" in str(exc.orig).lower():
         return _json(503, "BUSY", "the database is busy; retry shortly", headers={"Retry-After": "2"})
@@ -214,6 +227,8 @@ EXCEPTION_HANDLERS = {
     ValidationException: validation_error_handler,
     HTTPException: http_exception_handler,
     IntegrityError: integrity_error_handler,
+    StaleDataError: stale_data_handler,
+    DataError: data_error_handler,
     OperationalError: operational_error_handler,
     Exception: internal_error_handler,
 }

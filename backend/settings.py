@@ -60,6 +60,7 @@ class Settings:
     pwa_dist: Path = field(default_factory=lambda: PROJECT_ROOT / "pwa" / "dist")
     vapid_subject: str = "mailto:ops@fieldq.invalid"
     log_sql: bool = False
+    sqlite_busy_timeout_ms: int = 10_000
 
     @property
     def is_prod(self) -> bool:
@@ -144,6 +145,7 @@ def load_settings() -> Settings:
         pwa_dist=Path(_env("PWA_DIST", str(PROJECT_ROOT / "pwa" / "dist"))),
         vapid_subject=_env("VAPID_SUBJECT", "mailto:ops@fieldq.invalid"),
         log_sql=_env("LOG_SQL", "0") == "1",
+        sqlite_busy_timeout_ms=_env_int("SQLITE_BUSY_TIMEOUT_MS", 10_000),
     )
 
 

@@ -81,8 +81,11 @@ def security_headers_hook(docs_prefix: str, hsts: bool):
 
 def _resolve(dist: Path, path: str) -> Path | None:
     """The file under ``dist`` that ``path`` names, never anything outside it."""
-    candidate = (dist / path.lstrip("/")).resolve()
-    if not candidate.is_relative_to(dist) or not candidate.is_file():
+    try:
+        candidate = (dist / path.lstrip("/")).resolve()
+        if not candidate.is_relative_to(dist) or not candidate.is_file():
+            return None
+    except (OSError, ValueError):  # a NUL byte, a name longer than the filesystem allows
         return None
     return candidate
 

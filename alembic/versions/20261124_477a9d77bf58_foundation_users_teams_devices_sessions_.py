@@ -1,8 +1,8 @@
 """foundation: users, teams, devices, sessions, locations, change feed
 
 Revision ID: 477a9d77bf58
-Revises: 
-Create Date: 2026-11-24 09:20:35.798864
+Revises:
+Create Date: 2026-11-24 09:54:32.275362
 """
 
 from collections.abc import Sequence
@@ -65,8 +65,7 @@ def upgrade() -> None:
     sa.Column('is_active', sa.Boolean(), nullable=False),
     sa.Column('must_change_password', sa.Boolean(), nullable=False),
     sa.Column('password_changed_at', advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=True),
-    sa.Column('last_login_at', advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=True),
-    sa.ForeignKeyConstraint(['team_id'], ['team.id'], name=op.f('fk_user_team_id_team'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['team_id'], ['team.id'], name=op.f('fk_user_team_id_team'), ondelete='RESTRICT'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_user')),
     sa.UniqueConstraint('username', name=op.f('uq_user_username'))
     )
@@ -102,7 +101,7 @@ def upgrade() -> None:
     sa.Column('region', sqlmodel.sql.sqltypes.AutoString(length=80), nullable=False),
     sa.Column('address', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
     sa.Column('user_id', sa.Uuid(), nullable=True),
-    sa.ForeignKeyConstraint(['user_id'], ['user.id'], name=op.f('fk_location_user_id_user'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['user_id'], ['user.id'], name=op.f('fk_location_user_id_user'), ondelete='RESTRICT'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_location')),
     sa.UniqueConstraint('code', name=op.f('uq_location_code'))
     )

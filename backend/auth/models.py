@@ -55,14 +55,14 @@ class User(SyncedEntity, table=True):
     username: str = Field(max_length=USERNAME_MAX, unique=True, nullable=False)
     display_name: str = Field(max_length=DISPLAY_NAME_MAX, nullable=False)
     role: str = Field(max_length=20, nullable=False)
-    team_id: UUID | None = Field(default=None, foreign_key="team.id", index=True, ondelete="SET NULL")
+    # RESTRICT, not SET NULL: a database-side change would bypass the version and the change feed.
+    team_id: UUID | None = Field(default=None, foreign_key="team.id", index=True, ondelete="RESTRICT")
     locale: str = Field(default="zh-CN", max_length=10, nullable=False)
     # Never leaves the server: the sync serializer and every read schema omit it.
     password_hash: str = Field(max_length=255, nullable=False)
     is_active: bool = Field(default=True, nullable=False)
     must_change_password: bool = Field(default=False, nullable=False)
     password_changed_at: datetime | None = Field(default=None, sa_type=DateTimeUTC)
-    last_login_at: datetime | None = Field(default=None, sa_type=DateTimeUTC)
 
 
 class Client(Entity, table=True):

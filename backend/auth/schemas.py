@@ -24,12 +24,16 @@ from backend.auth.models import (
     Role,
 )
 
+# Names people read: no control characters (PostgreSQL refuses NUL; the rest breaks displays),
+# and not blank once trimmed.
+NAME_PATTERN = r"^(?=.*\S)[^\x00-\x1f\x7f]*$"
+SINGLE_LINE_PATTERN = r"^[^\x00-\x1f\x7f]*$"
 Username = Annotated[str, Meta(pattern=USERNAME_PATTERN, max_length=USERNAME_MAX)]
-DisplayName = Annotated[str, Meta(min_length=1, max_length=DISPLAY_NAME_MAX)]
+DisplayName = Annotated[str, Meta(pattern=NAME_PATTERN, max_length=DISPLAY_NAME_MAX)]
 NewPassword = Annotated[str, Meta(min_length=PASSWORD_MIN, max_length=PASSWORD_MAX)]
 Locale = Literal["en", "zh-CN"]
-TeamName = Annotated[str, Meta(min_length=1, max_length=TEAM_NAME_MAX)]
-Region = Annotated[str, Meta(max_length=REGION_MAX)]
+TeamName = Annotated[str, Meta(pattern=NAME_PATTERN, max_length=TEAM_NAME_MAX)]
+Region = Annotated[str, Meta(pattern=SINGLE_LINE_PATTERN, max_length=REGION_MAX)]
 
 
 class Request(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -37,11 +41,12 @@ class Request(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class LoginRequest(Request):
-    username: Annotated[str, Meta(min_length=1, max_length=200)]
+    # Looser than Username (case and spaces are normalised), but never longer or with control characters.
+    username: Annotated[str, Meta(min_length=1, max_length=USERNAME_MAX + 8, pattern=SINGLE_LINE_PATTERN)]
     password: Annotated[str, Meta(min_length=1, max_length=PASSWORD_MAX)]
     # Additive to SYNC.md: a client may register its device with its first login.
     client_id: UUID | None = None
-    app_version: Annotated[str, Meta(max_length=40)] = ""
+    app_version: Annotated[str, Meta(max_length=40, pattern=SINGLE_LINE_PATTERN)] = ""
 
 
 class RefreshRequest(Request):
@@ -69,7 +74,6 @@ class UserRead(msgspec.Struct, kw_only=True):
     version: int
     created_at: datetime
     updated_at: datetime
-    last_login_at: datetime | None = None
 
 
 class LoginUser(msgspec.Struct, kw_only=True):

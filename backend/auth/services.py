@@ -89,7 +89,6 @@ def user_read(user: User) -> UserRead:
         version=user.version,
         created_at=user.created_at,
         updated_at=user.updated_at,
-        last_login_at=user.last_login_at,
     )
 
 
@@ -111,43 +110,60 @@ class SecurityLedger:
         factor = IP_FAILURE_FACTOR if key.startswith("ip:") else 1
         return self._settings.login_max_failures * factor
 
-    async def ensure_not_locked(self, keys: Iterable[str]) -> None:
-        now = utcnow()
-        async with self._session_factory() as session:
-            rows = await session.execute(select(LoginThrottle).where(LoginThrottle.key.in_(list(keys))))
-            waits = [
-                (row.locked_until - now).total_seconds()
-                for row in rows.scalars()
-                if row.locked_until is not None and row.locked_until > now
-            ]
+    async def count_attempt(self, keys: Iterable[str], *, also_check: Iterable[str] = ()) -> None:
+        """Count a password attempt against each of ``keys`` *before* the password is checked, and
+        answer 429 when any key (or any of ``also_check``) is locked or this attempt goes over a limit.
+
+        Counting first (an atomic increment, committed at once) means a burst of concurrent guesses
+        at one account cannot all slip past the check; a success gives its attempt back (``forgive``).
+        Shared keys such as an address go in ``also_check`` and count only failures
+        (``record_failures``): a depot's worth of phones behind one NAT logging in at shift start
+        must not lock each other out.
+        """
+        waits = await self._with_retry(list(keys), list(also_check))
         if waits:
             raise TooManyRequests(
-                "too many failed logins; wait before trying again", retry_after=int(max(waits)) + 1
+                "too many failed attempts; wait before trying again", retry_after=int(max(waits)) + 1
             )
 
-    async def record_failure(self, keys: Iterable[str]) -> None:
-        keys = list(keys)
-        # Two first failures racing for one key: the loser's insert conflicts; count again on top.
+    async def record_failures(self, keys: Iterable[str]) -> None:
+        await self._with_retry(list(keys), [])
+
+    async def _with_retry(self, count: list[str], check: list[str]) -> list[float]:
         for attempt in range(3):
             try:
-                await self._count_failure(keys)
-                return
-            except IntegrityError:
+                return await self._count(count, check)
+            except IntegrityError:  # two first attempts raced to insert a key: count again
                 if attempt == 2:
                     raise
+        return []
 
-    async def _count_failure(self, keys: list[str]) -> None:
+    async def _count(self, count: list[str], check: list[str]) -> list[float]:
         now = utcnow()
+        waits: list[float] = []
         async with self._session_factory() as session, session.begin():
-            for key in keys:
-                row = await session.get(LoginThrottle, key, with_for_update=True)
-                if row is None:
-                    row = LoginThrottle(key=key, failures=0, lockouts=0, window_started_at=now)
-                    session.add(row)
+            for key in check:
+                row = await session.get(LoginThrottle, key)
+                if row is not None and row.locked_until is not None and row.locked_until > now:
+                    waits.append((row.locked_until - now).total_seconds())
+            for key in count:
+                bumped = await session.execute(
+                    update(LoginThrottle)
+                    .where(LoginThrottle.key == key)
+                    .values(failures=LoginThrottle.failures + 1)
+                    .execution_options(synchronize_session=False)
+                )
+                if bumped.rowcount == 0:
+                    session.add(LoginThrottle(key=key, failures=1, lockouts=0, window_started_at=now))
+                    await session.flush()
+                row = await session.get(LoginThrottle, key, populate_existing=True)
+                if row.locked_until is not None and row.locked_until > now:
+                    row.failures -= 1  # attempts during a lockout do not count towards the next one
+                    waits.append((row.locked_until - now).total_seconds())
+                    continue
                 if now - row.window_started_at > THROTTLE_WINDOW:
-                    row.failures, row.window_started_at = 0, now
-                row.failures += 1
-                if row.failures >= self._limit(key):
+                    row.failures, row.window_started_at = 1, now
+                if row.failures > self._limit(key):
                     # Each lockout in a row doubles the wait, up to the ceiling.
                     seconds = min(
                         self._settings.login_lockout_seconds * (2**row.lockouts),
@@ -157,10 +173,13 @@ class SecurityLedger:
                     row.lockouts += 1
                     row.failures = 0
                     row.window_started_at = now
+                    waits.append(seconds)
+        return waits
 
-    async def clear(self, key: str) -> None:
-        async with self._session_factory() as session, session.begin():
-            await session.execute(delete(LoginThrottle).where(LoginThrottle.key == key))
+    @staticmethod
+    async def forgive(session: AsyncSession, user_key: str) -> None:
+        """After a success, in the caller's transaction: the user's counter starts afresh."""
+        await session.execute(delete(LoginThrottle).where(LoginThrottle.key == user_key))
 
     async def revoke_session(self, session_id: UUID, reason: str) -> None:
         async with self._session_factory() as session, session.begin():
@@ -192,21 +211,25 @@ class AuthService:
         app_version: str = "",
     ) -> TokenPair:
         username = username.strip().lower()
-        keys = [f"user:{username}", f"ip:{ip}"]
-        await self.ledger.ensure_not_locked(keys)
+        user_key, ip_key = f"user:{username}", f"ip:{ip}"
+        # The ledger's short transactions run while the request's own session holds no connection,
+        # so no request ever waits on the pool while holding a connection itself.
+        await self.ledger.count_attempt([user_key], also_check=[ip_key])
         user = await self.session.scalar(select(User).where(User.username == username))
         valid = await passwords.verify_password(user.password_hash if user else None, password)
         if not valid or user is None:
-            await self.ledger.record_failure(keys)
+            await self.session.rollback()  # gives the connection back before the ledger takes one
+            await self.ledger.record_failures([ip_key])
             raise Unauthorized("wrong username or password", code="BAD_CREDENTIALS")
         if not user.is_active:
             raise Unauthorized("this account is deactivated", code="ACCOUNT_DEACTIVATED")
-        await self.ledger.clear(keys[0])
+        await self.ledger.forgive(self.session, user_key)
 
         client = await self._register_client(user, client_id, user_agent, app_version)
         if passwords.needs_rehash(user.password_hash):
             user.password_hash = await passwords.hash_password(password)
-        user.last_login_at = utcnow()
+        # No "last login" on the user row: it is a synced entity, and every login would otherwise
+        # bump its version, feed the phones a change and race concurrent logins (AuthSession has it).
         auth_session = AuthSession(
             user_id=user.id, client_id=client.id if client else None, ip=ip, user_agent=user_agent[:300]
         )
@@ -361,9 +384,13 @@ class AuthService:
         )
 
     async def change_password(self, current: CurrentUser, current_password: str, new_password: str) -> None:
+        # Guessing the current password with a stolen access token is throttled like a login.
+        user_key = f"user:{current.username}"
+        await self.ledger.count_attempt([user_key])
         user = await self.session.get(User, current.id)
         if user is None or not await passwords.verify_password(user.password_hash, current_password):
             raise InvalidInput("the current password is wrong", field="current_password")
+        await self.ledger.forgive(self.session, user_key)
         if current_password == new_password:
             raise InvalidInput("the new password must differ from the current one", field="new_password")
         user.password_hash = await passwords.hash_password(new_password)
@@ -408,7 +435,7 @@ class UserService:
             return None
         if current.role == Role.supervisor:
             teams = await led_team_ids(self.session, current.id)
-            return (User.id == current.id) | (User.team_id.in_(teams))
+            return (User.id == current.id) | (User.team_id.in_(teams) & (User.role == Role.technician))
         return User.id == current.id
 
     async def list(self, current: CurrentUser, *, include_inactive: bool = True) -> list[UserRead]:
@@ -616,7 +643,9 @@ class DeviceService:
         statement = select(Client, User.username).join(User, User.id == Client.user_id)
         if current.role == Role.supervisor:
             teams = await led_team_ids(self.session, current.id)
-            statement = statement.where(User.team_id.in_(teams) | (User.id == current.id))
+            statement = statement.where(
+                (User.team_id.in_(teams) & (User.role == Role.technician)) | (User.id == current.id)
+            )
         return statement
 
     async def list(self, current: CurrentUser) -> list[DeviceRead]:

@@ -31,4 +31,5 @@ class Location(SyncedEntity, table=True):
     region: str = Field(default="", max_length=80, nullable=False)
     address: str = Field(default="", max_length=300, nullable=False)
     # The holder for a person location and the assignee of a vehicle.
-    user_id: UUID | None = Field(default=None, foreign_key="user.id", index=True, ondelete="SET NULL")
+    # RESTRICT, not SET NULL: a database-side change would bypass the version and the change feed.
+    user_id: UUID | None = Field(default=None, foreign_key="user.id", index=True, ondelete="RESTRICT")

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session
+from sqlmodel import SQLModel
 
 from backend.db import SyncedEntity, utcnow
 from backend.sync.models import SyncChange
@@ -64,14 +65,25 @@ def _forget_touched(session: Session, *_args: Any) -> None:
     session.info.pop(_TOUCHED_KEY, None)
 
 
+def _synced_table_names() -> frozenset[str]:
+    return frozenset(
+        mapper.local_table.name
+        for mapper in SQLModel._sa_registry.mappers
+        if issubclass(mapper.class_, SyncedEntity)
+    )
+
+
 def _refuse_bulk_writes(state: ORMExecuteState) -> None:
-    if not (state.is_update or state.is_delete):
+    # The unit of work's own flushes do not pass through here; only statements a caller executes.
+    if not (state.is_insert or state.is_update or state.is_delete):
         return
-    mapper = state.bind_mapper
-    if mapper is not None and issubclass(mapper.class_, SyncedEntity):
+    table = getattr(state.statement, "table", None)
+    name = getattr(table, "name", None)
+    if name in _synced_table_names():
+        verb = "INSERT" if state.is_insert else "UPDATE" if state.is_update else "DELETE"
         raise BulkWriteToSyncedEntity(
-            f"bulk {'UPDATE' if state.is_update else 'DELETE'} on {mapper.class_.__name__} bypasses the "
-            "change feed; load the rows and change them through the session"
+            f"a bulk {verb} on {name} bypasses versions and the change feed; "
+            "add, change or delete the objects through the session"
         )
 
 

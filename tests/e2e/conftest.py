@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from backend.settings import PROJECT_ROOT
+from tests.live import live_fieldq
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [
@@ -34,54 +30,14 @@ def _missing(reason: str) -> None:
     pytest.skip(reason)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 # Module scope: Playwright's sync API keeps an event loop running on this thread while it is
 # open, so it must be closed before other modules' tests call asyncio.run().
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if not (PWA_DIST / "index.html").exists():
         _missing("the PWA is not built (make build)")
-    data_dir = tmp_path_factory.mktemp("e2e-data")
-    port = _free_port()
-    env = {
-        **os.environ,
-        "FIELDQ_DATA_DIR": str(data_dir),
-        "FIELDQ_PWA_DIST": str(PWA_DIST),
-        "FIELDQ_PORT": str(port),
-        "FIELDQ_ENV": "dev",
-    }
-    env.pop("FIELDQ_DATABASE_URL", None)
-    fieldq = [sys.executable, "-m", "backend.cli"]
-    subprocess.run([*fieldq, "migrate"], env=env, check=True, capture_output=True, cwd=PROJECT_ROOT)
-    subprocess.run([*fieldq, "seed", "--demo"], env=env, check=True, capture_output=True, cwd=PROJECT_ROOT)
-    log = (data_dir / "server.log").open("w")
-    server = subprocess.Popen(
-        [*fieldq, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/api/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if server.poll() is not None:
-                pytest.fail(f"the server exited: {(data_dir / 'server.log').read_text()}")
-            time.sleep(0.2)
-        else:
-            pytest.fail("the server did not become healthy in 30 s")
+    with live_fieldq(tmp_path_factory.mktemp("e2e-data"), FIELDQ_PWA_DIST=str(PWA_DIST)) as base:
         yield base
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-        log.close()
 
 
 @pytest.fixture(scope="module")

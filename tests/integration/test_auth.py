@@ -248,3 +248,36 @@ def test_change_password_ends_other_logins(client):
     assert client.get("/api/auth/me", headers=bearer(phone)).status_code == 200
     assert client.get("/api/auth/me", headers=bearer(laptop)).status_code == 401
     assert login(client, "tech5", "a-new-password-1")["user"]["username"] == "tech5"
+
+
+def test_a_commit_that_fails_is_an_error_not_a_success(settings, seeded, tmp_path):
+    """The transaction commits before the response is sent: a lock timeout at commit answers 503
+    (retry), and nothing claims success for a change that was not stored."""
+    import sqlite3
+
+    import pytest
+    from litestar.testing import TestClient
+
+    from backend.app import create_app
+    from tests.conftest import settings_with
+
+    if not settings.is_sqlite:
+        pytest.skip("holds SQLite's write lock from a second connection")
+    quick = settings_with(settings, sqlite_busy_timeout_ms=200)
+    with TestClient(app=create_app(quick), base_url="http://127.0.0.1:8000") as client:
+        tokens_ = login(client, "tech7")
+        blocker = sqlite3.connect(quick.database_url.split("///", 1)[1], timeout=1)
+        blocker.execute("BEGIN IMMEDIATE")
+        try:
+            response = client.post("/api/auth/logout", json={"refresh_token": tokens_["refresh_token"]})
+        finally:
+            blocker.rollback()
+            blocker.close()
+        assert response.status_code == 503
+        assert response.headers["retry-after"]
+        # Not stored, and the client was told so: the login still works, and logging out again succeeds.
+        assert client.get("/api/auth/me", headers=bearer(tokens_)).status_code == 200
+        assert (
+            client.post("/api/auth/logout", json={"refresh_token": tokens_["refresh_token"]}).status_code
+            == 204
+        )

@@ -80,3 +80,50 @@ def test_bulk_updates_of_synced_entities_are_refused(settings):
 
     with pytest.raises(BulkWriteToSyncedEntity):
         run(settings, work)
+
+
+def test_bulk_inserts_and_core_table_writes_are_refused_too(settings):
+    from sqlalchemy import insert
+
+    from backend.auth.models import User
+
+    async def core_update(factory):
+        async with factory() as session, session.begin():
+            await session.execute(update(Team.__table__).values(region="bypass"))
+
+    async def bulk_insert(factory):
+        async with factory() as session, session.begin():
+            await session.execute(
+                insert(User),
+                [{"username": "x", "display_name": "X", "role": "technician", "password_hash": "h"}],
+            )
+
+    for work in (core_update, bulk_insert):
+        with pytest.raises(BulkWriteToSyncedEntity):
+            run(settings, work)
+
+
+def test_concurrent_updates_of_one_record_cannot_both_win(settings):
+    from sqlalchemy.orm.exc import StaleDataError
+
+    async def work(factory):
+        async with factory() as session, session.begin():
+            team = Team(name="Raced Team")
+            session.add(team)
+        first, second = factory(), factory()
+        try:
+            a = await first.get(Team, team.id)
+            b = await second.get(Team, team.id)
+            a.region = "North"
+            await first.commit()
+            b.region = "South"
+            with pytest.raises(StaleDataError):
+                await second.commit()
+        finally:
+            await first.close()
+            await second.close()
+        async with factory() as session:
+            final = await session.get(Team, team.id)
+            return final.region, final.version, await _feed(factory, team.id)
+
+    assert run(settings, work) == ("North", 2, [("put", 1), ("put", 2)])

@@ -210,3 +210,31 @@ def test_teams_scope_and_management(client, as_role, seeded):
     assert renamed.json()["supervisor_ids"] == []
     assert renamed.json()["version"] > created.json()["version"]
     assert client.post("/api/teams", json={"name": "Y"}, headers=as_role("supervisor1")).status_code == 403
+
+
+def test_a_supervisor_never_sees_staff_who_happen_to_carry_their_team(client, as_role, seeded):
+    team_id = login(client, "tech1")["user"]["team_id"]
+    moved = client.patch(
+        f"/api/users/{seeded['quality']}", json={"team_id": team_id}, headers=as_role("manager")
+    )
+    assert moved.status_code == 200
+    names = {u["username"] for u in client.get("/api/users", headers=as_role("supervisor1")).json()}
+    assert "quality" not in names
+    assert client.get(f"/api/users/{seeded['quality']}", headers=as_role("supervisor1")).status_code == 404
+
+
+def test_control_characters_and_blank_names_are_refused(client, as_role):
+    manager = as_role("manager")
+    for payload, field in (
+        ({**NEW_USER, "display_name": "a\u0000b"}, "display_name"),
+        ({**NEW_USER, "display_name": "   "}, "display_name"),
+    ):
+        response = client.post("/api/users", json=payload, headers=manager)
+        assert response.status_code == 400 and response.json()["field"] == field, response.text
+    for name in ("x\u0000", "  ", "tab\tname"):
+        response = client.post("/api/teams", json={"name": name}, headers=manager)
+        assert response.status_code == 400 and response.json()["field"] == "name", response.text
+    login_nul = client.post("/api/auth/login", json={"username": "tech1\u0000", "password": "fieldq-demo"})
+    assert login_nul.status_code == 400 and login_nul.json()["field"] == "username"
+    too_long = client.post("/api/auth/login", json={"username": "a" * 200, "password": "fieldq-demo"})
+    assert too_long.status_code == 400

@@ -47,3 +47,9 @@ def test_api_errors_carry_a_locked_down_csp(client):
     unknown = client.get("/api/no-such-endpoint")
     assert unknown.status_code == 404
     assert unknown.json()["code"] == "NOT_FOUND"
+
+
+def test_hostile_paths_are_404_never_500(client):
+    for path in ("/%00", "/assets/%00.js", "/" + "a" * 300, "/" + "a" * 300 + ".js"):
+        response = client.get(path)
+        assert response.status_code in (200, 404), (path, response.status_code)
