@@ -32,14 +32,17 @@ def _env(name: str, default: str | None = None) -> str | None:
     return value if value not in (None, "") else default
 
 
-def _env_int(name: str, default: int) -> int:
+def _env_int(name: str, default: int, minimum: int = 1) -> int:
     raw = _env(name)
     if raw is None:
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError as exc:
         raise SettingsError(f"FIELDQ_{name} must be an integer, got {raw!r}") from exc
+    if value < minimum:
+        raise SettingsError(f"FIELDQ_{name} must be at least {minimum}, got {value}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -71,17 +74,8 @@ class Settings:
         return self.database_url.startswith("sqlite")
 
     @property
-    def blob_dir(self) -> Path:
-        return self.data_dir / "blobs"
-
-    @property
     def vapid_private_key_path(self) -> Path:
         return self.data_dir / "vapid_private_key.pem"
-
-    @property
-    def sync_database_url(self) -> str:
-        """The same database for synchronous tools (Alembic's offline mode, psql-like checks)."""
-        return self.database_url.replace("+aiosqlite", "").replace("+asyncpg", "+psycopg")
 
 
 def _read_or_generate_secret(data_dir: Path) -> str:
@@ -111,7 +105,10 @@ def load_settings() -> Settings:
     secret_file = _env("SECRET_KEY_FILE")
     source = "env"
     if secret_key is None and secret_file:
-        secret_key = Path(secret_file).read_text().strip()
+        try:
+            secret_key = Path(secret_file).read_text().strip()
+        except OSError as exc:
+            raise SettingsError(f"FIELDQ_SECRET_KEY_FILE cannot be read: {exc}") from exc
         source = "file"
     if env == "prod":
         if secret_key is None:
@@ -142,6 +139,7 @@ def load_settings() -> Settings:
         max_body_bytes=_env_int("MAX_BODY_BYTES", 1024 * 1024),
         login_max_failures=_env_int("LOGIN_MAX_FAILURES", 5),
         login_lockout_seconds=_env_int("LOGIN_LOCKOUT_SECONDS", 60),
+        login_lockout_max_seconds=_env_int("LOGIN_LOCKOUT_MAX_SECONDS", 15 * 60),
         pwa_dist=Path(_env("PWA_DIST", str(PROJECT_ROOT / "pwa" / "dist"))),
         vapid_subject=_env("VAPID_SUBJECT", "mailto:ops@fieldq.invalid"),
         log_sql=_env("LOG_SQL", "0") == "1",

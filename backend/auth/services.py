@@ -438,13 +438,11 @@ class UserService:
             return (User.id == current.id) | (User.team_id.in_(teams) & (User.role == Role.technician))
         return User.id == current.id
 
-    async def list(self, current: CurrentUser, *, include_inactive: bool = True) -> list[UserRead]:
+    async def list(self, current: CurrentUser) -> list[UserRead]:
         statement = select(User).order_by(User.username)
         scope = await self.visible_user_ids_filter(current)
         if scope is not None:
             statement = statement.where(scope)
-        if not include_inactive:
-            statement = statement.where(User.is_active.is_(True))
         return [user_read(u) for u in (await self.session.scalars(statement)).all()]
 
     async def get_visible(self, current: CurrentUser, user_id: UUID) -> User:

@@ -66,3 +66,11 @@ def test_bad_values_are_named(env):
     env.setenv("FIELDQ_PORT", "eighty")
     with pytest.raises(SettingsError, match="FIELDQ_PORT"):
         load_settings()
+    env.setenv("FIELDQ_PORT", "8000")
+    env.setenv("FIELDQ_ACCESS_TOKEN_TTL", "-5")
+    with pytest.raises(SettingsError, match="at least 1"):
+        load_settings()
+    env.delenv("FIELDQ_ACCESS_TOKEN_TTL")
+    env.setenv("FIELDQ_SECRET_KEY_FILE", "/nonexistent/key")
+    with pytest.raises(SettingsError, match="cannot be read"):
+        load_settings()
