@@ -109,7 +109,7 @@ def serve_pwa(request: Request, state: State, path: FromPath[str]) -> Response:
 
 
 def serve_pwa_file(request: Request, state: State, path: str) -> Response:
-    if path.startswith("/api/") or path == "/api" or path.startswith("api/"):
+    if path.lstrip("/").split("/", 1)[0] == "api":
         raise NotFound(f"no API route {request.url.path}")
     dist: Path = state.settings.pwa_dist.resolve()
     relative = path.lstrip("/")

@@ -53,6 +53,7 @@ from backend.errors import (
     Unauthorized,
 )
 from backend.settings import Settings
+from backend.sync.feed import touch
 
 _UNSET = msgspec.UNSET
 IP_FAILURE_FACTOR = 4  # an address may fail for several users before it is throttled
@@ -304,6 +305,10 @@ class AuthService:
         if row is None:
             raise Unauthorized("unknown refresh token", code="INVALID_REFRESH_TOKEN")
         stored, auth_session, user = row
+        client = await self.session.get(Client, auth_session.client_id) if auth_session.client_id else None
+        # A revoked device is told so (SYNC.md: 403 CLIENT_REVOKED), not merely that its login ended.
+        if client is not None and client.revoked_at is not None:
+            raise ClientRevoked("this device has been revoked")
         if auth_session.revoked_at is not None:
             raise Unauthorized("this login has ended; log in again", code="SESSION_REVOKED")
         if stored.used_at is not None:
@@ -312,12 +317,8 @@ class AuthService:
             raise Unauthorized("the refresh token has expired; log in again", code="REFRESH_EXPIRED")
         if not user.is_active:
             raise Unauthorized("this account is deactivated", code="ACCOUNT_DEACTIVATED")
-        if auth_session.client_id is not None:
-            client = await self.session.get(Client, auth_session.client_id)
-            if client is not None and client.revoked_at is not None:
-                raise ClientRevoked("this device has been revoked")
-            if client is not None:
-                client.last_seen_at = utcnow()
+        if client is not None:
+            client.last_seen_at = utcnow()
         # Conditional update: of two racing refreshes with one token, only one rotates it.
         claimed = await self.session.execute(
             update(RefreshToken)
@@ -384,6 +385,8 @@ class AuthService:
         )
 
     async def change_password(self, current: CurrentUser, current_password: str, new_password: str) -> None:
+        if current_password == new_password:
+            raise InvalidInput("the new password must differ from the current one", field="new_password")
         # Guessing the current password with a stolen access token is throttled like a login.
         user_key = f"user:{current.username}"
         await self.ledger.count_attempt([user_key])
@@ -391,8 +394,6 @@ class AuthService:
         if user is None or not await passwords.verify_password(user.password_hash, current_password):
             raise InvalidInput("the current password is wrong", field="current_password")
         await self.ledger.forgive(self.session, user_key)
-        if current_password == new_password:
-            raise InvalidInput("the new password must differ from the current one", field="new_password")
         user.password_hash = await passwords.hash_password(new_password)
         user.password_changed_at = utcnow()
         user.must_change_password = False
@@ -503,7 +504,7 @@ class UserService:
         for team_id in await led_team_ids(self.session, user_id):
             team = await self.session.get(Team, team_id)
             if team is not None:
-                team.updated_at = utcnow()  # supervisor_ids changed: the team's version moves
+                touch(team)  # its supervisor_ids changed
         await self.session.execute(delete(TeamSupervisor).where(TeamSupervisor.user_id == user_id))
 
     async def set_active(self, actor: CurrentUser, user_id: UUID, active: bool) -> User:
@@ -569,19 +570,21 @@ class TeamService:
             for t in teams
         ]
 
-    async def list(self, current: CurrentUser) -> list[TeamRead]:
+    async def list(self, current: CurrentUser, *, team_id: UUID | None = None) -> list[TeamRead]:
         statement = select(Team).order_by(Team.name)
         if current.role == Role.supervisor:
             statement = statement.where(Team.id.in_(await led_team_ids(self.session, current.id)))
         elif current.role == Role.technician:
             statement = statement.where(Team.id == current.team_id)
+        if team_id is not None:
+            statement = statement.where(Team.id == team_id)
         return await self._read((await self.session.scalars(statement)).all())
 
     async def read(self, current: CurrentUser, team_id: UUID) -> TeamRead:
-        visible = {t.id: t for t in await self.list(current)}
-        if team_id not in visible:
+        found = await self.list(current, team_id=team_id)
+        if not found:
             raise NotFound("no such team", field="team_id")
-        return visible[team_id]
+        return found[0]
 
     async def _set_supervisors(self, team: Team, supervisor_ids: list[UUID]) -> None:
         wanted = set(supervisor_ids)
@@ -598,7 +601,7 @@ class TeamService:
         await self.session.execute(delete(TeamSupervisor).where(TeamSupervisor.team_id == team.id))
         for user_id in wanted:
             self.session.add(TeamSupervisor(team_id=team.id, user_id=user_id))
-        team.updated_at = utcnow()
+        touch(team)
 
     async def create(self, data: TeamCreate) -> Team:
         name = data.name.strip()

@@ -11,6 +11,7 @@ refused outright.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import event
@@ -65,12 +66,21 @@ def _forget_touched(session: Session, *_args: Any) -> None:
     session.info.pop(_TOUCHED_KEY, None)
 
 
+def touch(entity: SyncedEntity) -> None:
+    """Mark ``entity`` changed when what changed is data derived from another table (a team's
+    ``supervisor_ids`` live in ``team_supervisor``): its version moves and the feed records it."""
+    entity.updated_at = utcnow()
+
+
 def _synced_table_names() -> frozenset[str]:
-    return frozenset(
-        mapper.local_table.name
-        for mapper in SQLModel._sa_registry.mappers
-        if issubclass(mapper.class_, SyncedEntity)
-    )
+    mappers = SQLModel._sa_registry.mappers
+    return _synced_tables_among(frozenset(mappers))
+
+
+@lru_cache(maxsize=4)
+def _synced_tables_among(mappers: frozenset) -> frozenset[str]:
+    # Keyed by the set of mappers, so tables imported later are still seen; computed once per set.
+    return frozenset(m.local_table.name for m in mappers if issubclass(m.class_, SyncedEntity))
 
 
 def _refuse_bulk_writes(state: ORMExecuteState) -> None:

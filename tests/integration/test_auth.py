@@ -213,7 +213,8 @@ def test_devices_register_on_login_belong_to_one_user_and_can_be_revoked(client,
     assert me.status_code == 403
     assert me.json()["code"] == "CLIENT_REVOKED"
     refresh = client.post("/api/auth/refresh", json={"refresh_token": tech["refresh_token"]})
-    assert refresh.status_code == 401
+    assert refresh.status_code == 403
+    assert refresh.json()["code"] == "CLIENT_REVOKED"
     relogin = client.post(
         "/api/auth/login", json={"username": "tech1", "password": "fieldq-demo", "client_id": phone}
     )
@@ -223,31 +224,36 @@ def test_devices_register_on_login_belong_to_one_user_and_can_be_revoked(client,
     assert login(client, "tech1", client_id=str(uuid.uuid4()))["user"]["username"] == "tech1"
 
 
+def _change_password(client, tokens_, current: str, new: str):
+    return client.post(
+        "/api/auth/password", json={"current_password": current, "new_password": new}, headers=bearer(tokens_)
+    )
+
+
 def test_change_password_ends_other_logins(client):
     phone, laptop = login(client, "tech5"), login(client, "tech5")
-    bad = client.post(
-        "/api/auth/password",
-        json={"current_password": "wrong-one-here", "new_password": "a-new-password-1"},
-        headers=bearer(phone),
-    )
+    bad = _change_password(client, phone, "wrong-one-here", "a-new-password-1")
     assert bad.status_code == 422
     assert bad.json()["field"] == "current_password"
-    short = client.post(
-        "/api/auth/password",
-        json={"current_password": "fieldq-demo", "new_password": "short"},
-        headers=bearer(phone),
-    )
+    short = _change_password(client, phone, "fieldq-demo", "short")
     assert short.status_code == 400
     assert short.json()["field"] == "new_password"
-    ok = client.post(
-        "/api/auth/password",
-        json={"current_password": "fieldq-demo", "new_password": "a-new-password-1"},
-        headers=bearer(phone),
-    )
-    assert ok.status_code == 204
+    same = _change_password(client, phone, "fieldq-demo", "fieldq-demo")
+    assert same.status_code == 422
+    assert same.json()["field"] == "new_password"
+    assert _change_password(client, phone, "fieldq-demo", "a-new-password-1").status_code == 204
     assert client.get("/api/auth/me", headers=bearer(phone)).status_code == 200
     assert client.get("/api/auth/me", headers=bearer(laptop)).status_code == 401
     assert login(client, "tech5", "a-new-password-1")["user"]["username"] == "tech5"
+
+
+def test_guessing_the_current_password_is_throttled(client):
+    tech = login(client, "tech8")
+    for _ in range(5):
+        assert _change_password(client, tech, "not-my-password", "a-new-password-1").status_code == 422
+    throttled = _change_password(client, tech, "fieldq-demo", "a-new-password-1")
+    assert throttled.status_code == 429
+    assert throttled.headers["retry-after"]
 
 
 def test_a_commit_that_fails_is_an_error_not_a_success(settings, seeded, tmp_path):
