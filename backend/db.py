@@ -134,3 +134,19 @@ def import_all_models() -> None:
     import backend.auth.models
     import backend.inventory.models
     import backend.sync.models  # noqa: F401
+
+
+async def begin_write(session: AsyncSession) -> None:
+    """Start the session's transaction as a writer, before it reads what it will change.
+
+    On SQLite the driver opens a transaction only at the first write, and reads before it see
+    whatever was committed then; two requests could both read a balance and both write. Taking
+    the write lock first (``BEGIN IMMEDIATE``) serializes writers so each reads the latest state.
+    PostgreSQL needs nothing here: services lock the rows they change (``SELECT … FOR UPDATE``).
+    """
+    connection = await session.connection()
+    if connection.dialect.name != "sqlite":
+        return
+    raw = await connection.get_raw_connection()
+    if not raw.driver_connection.in_transaction:
+        await connection.exec_driver_sql("BEGIN IMMEDIATE")

@@ -14,14 +14,19 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, insert
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session
 from sqlmodel import SQLModel
 
 from backend.db import SyncedEntity, utcnow
+from backend.events import install_event_delivery
 from backend.sync.models import SyncChange
 
 _TOUCHED_KEY = "fieldq_synced_touched"
+# Execution option of a bulk statement whose feed entries its caller writes itself (imports), or whose
+# rows the caller changes through the session in the same transaction (a placeholder balance row).
+FEED_RECORDED = "fieldq_feed_recorded"
 
 
 class BulkWriteToSyncedEntity(RuntimeError):
@@ -87,6 +92,8 @@ def _refuse_bulk_writes(state: ORMExecuteState) -> None:
     # The unit of work's own flushes do not pass through here; only statements a caller executes.
     if not (state.is_insert or state.is_update or state.is_delete):
         return
+    if state.execution_options.get(FEED_RECORDED):
+        return
     table = getattr(state.statement, "table", None)
     name = getattr(table, "name", None)
     if name in _synced_table_names():
@@ -95,6 +102,34 @@ def _refuse_bulk_writes(state: ORMExecuteState) -> None:
             f"a bulk {verb} on {name} bypasses versions and the change feed; "
             "add, change or delete the objects through the session"
         )
+
+
+async def insert_synced_rows(
+    session: AsyncSession, model: type[SyncedEntity], rows: list[dict[str, Any]]
+) -> None:
+    """Insert many new synced rows at once, each with its feed entry, for imports where one ORM
+    object per row would be too slow. Every row must carry its ``id``."""
+    if not rows:
+        return
+    now = utcnow()
+    for row in rows:
+        row.setdefault("version", 1)
+        row.setdefault("created_at", now)
+        row.setdefault("updated_at", now)
+    await session.execute(insert(model.__table__).execution_options(**{FEED_RECORDED: True}), rows)
+    await session.execute(
+        insert(SyncChange.__table__),
+        [
+            {
+                "entity": model.__entity_name__,
+                "entity_id": row["id"],
+                "op": "put",
+                "version": 1,
+                "changed_at": now,
+            }
+            for row in rows
+        ],
+    )
 
 
 _installed = False
@@ -109,4 +144,5 @@ def install_change_recorder() -> None:
     event.listen(Session, "after_commit", _forget_touched)
     event.listen(Session, "after_rollback", _forget_touched)
     event.listen(Session, "do_orm_execute", _refuse_bulk_writes)
+    install_event_delivery()
     _installed = True

@@ -8,13 +8,15 @@ on top of this table by the sync issue.
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
+from typing import Any
 from uuid import UUID
 
 from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy import BigInteger, Column, Integer
+from sqlalchemy import JSON, BigInteger, Column, Integer
 from sqlmodel import Field, SQLModel
 
-from backend.db import utcnow
+from backend.db import SyncedEntity, utcnow
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY (the rowid alias).
 _SEQ_TYPE = BigInteger().with_variant(Integer(), "sqlite")
@@ -29,3 +31,57 @@ class SyncChange(SQLModel, table=True):
     op: str = Field(max_length=3, nullable=False)  # "put" | "del"
     version: int = Field(nullable=False)
     changed_at: datetime = Field(default_factory=utcnow, sa_type=DateTimeUTC, nullable=False)
+
+
+class ExceptionKind(StrEnum):
+    rejected = "rejected"
+    custody_conflict = "custody_conflict"
+    stock_discrepancy = "stock_discrepancy"
+    damaged = "damaged"
+    lost = "lost"
+    duplicate_signoff = "duplicate_signoff"
+
+
+class ExceptionStatus(StrEnum):
+    open = "open"
+    resolved = "resolved"
+
+
+class ExceptionOutcome(StrEnum):
+    confirmed = "confirmed"  # the field fact stands; the store was wrong
+    corrected = "corrected"  # a compensating movement or edit fixed it
+    written_off = "written_off"
+    charged = "charged"  # handed to the penalty workflow
+    dismissed = "dismissed"
+
+
+class SyncException(SyncedEntity, table=True):
+    """Something a person must look at: a fact that contradicted the store (custody conflict, stock
+    below zero), a damaged or lost return, or a rejected mutation kept in full. Supervisors of the
+    technician's team, quality and managers list and resolve them; who resolved what, how and when
+    is kept on the row."""
+
+    __tablename__ = "sync_exception"
+    __entity_name__ = "sync_exception"
+
+    kind: str = Field(max_length=30, nullable=False, index=True)
+    status: str = Field(default=ExceptionStatus.open, max_length=10, nullable=False, index=True)
+    message: str = Field(max_length=1000, nullable=False)
+    # The mutation or operation as it arrived, in full.
+    mutation: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    # The technician concerned (whose custody, whose device) and their team, for scoping.
+    user_id: UUID | None = Field(default=None, foreign_key="user.id", index=True, ondelete="RESTRICT")
+    team_id: UUID | None = Field(default=None, foreign_key="team.id", index=True, ondelete="RESTRICT")
+    raised_by_id: UUID | None = Field(default=None, foreign_key="user.id", ondelete="RESTRICT")
+    move_id: UUID | None = Field(default=None, index=True)
+    item_id: UUID | None = Field(default=None, foreign_key="item.id", ondelete="RESTRICT")
+    asset_id: UUID | None = Field(default=None, foreign_key="asset.id", ondelete="RESTRICT")
+    location_id: UUID | None = Field(default=None, foreign_key="location.id", ondelete="RESTRICT")
+    job_id: UUID | None = Field(default=None, index=True)
+    # The other technician in a custody conflict (who the store thought held it).
+    other_user_id: UUID | None = Field(default=None, foreign_key="user.id", ondelete="RESTRICT")
+    qty: int | None = Field(default=None)
+    outcome: str | None = Field(default=None, max_length=20)
+    resolution: str = Field(default="", max_length=1000, nullable=False)
+    resolved_by_id: UUID | None = Field(default=None, foreign_key="user.id", ondelete="RESTRICT")
+    resolved_at: datetime | None = Field(default=None, sa_type=DateTimeUTC)
