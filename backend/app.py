@@ -25,6 +25,7 @@ from backend.db import (
     provide_transaction,
 )
 from backend.errors import EXCEPTION_HANDLERS
+from backend.inventory.controllers import ROUTE_HANDLERS as INVENTORY_ROUTES
 from backend.settings import Settings, get_settings
 from backend.sync.feed import install_change_recorder
 from backend.web import security_headers_hook, serve_pwa, serve_pwa_root
@@ -61,6 +62,11 @@ def _openapi_config() -> OpenAPIConfig:
             Tag(name="users", description="Users (managers administer them)"),
             Tag(name="teams", description="Teams and their supervisors"),
             Tag(name="devices", description="Registered sync clients; revoke a lost phone"),
+            Tag(name="inventory", description="Catalog, locations, assets, the custody ledger and its views"),
+            Tag(
+                name="exceptions", description="Contested facts and rejected work for supervisors to resolve"
+            ),
+            Tag(name="spares", description="Spare units sized from the installed base"),
         ],
     )
 
@@ -85,7 +91,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         await engine.dispose()
 
     return Litestar(
-        route_handlers=[health, *AUTH_ROUTES, serve_pwa_root, serve_pwa],
+        route_handlers=[health, *AUTH_ROUTES, *INVENTORY_ROUTES, serve_pwa_root, serve_pwa],
         plugins=[SQLAlchemyPlugin(config=create_plugin_config(engine, session_factory))],
         middleware=[bearer_auth_middleware(exclude_paths=[f"^{DOCS_PATH}"])],
         before_send=[security_headers_hook(DOCS_PATH, hsts=settings.is_prod)],

@@ -912,7 +912,8 @@ class InventoryService:
             await self._raise(
                 ExceptionKind.custody_conflict,
                 f"{receiver.display_name} declined the hand-over of {item.sku}"
-                f"{' ' + asset.serial if asset else ''} from {giver.display_name if giver else 'a technician'}",
+                f"{' ' + asset.serial if asset else ''} from "
+                f"{giver.display_name if giver else 'a technician'}",
                 user_id=handover.from_user_id,
                 asset_id=asset.id if asset else None,
                 item_id=item.id,
