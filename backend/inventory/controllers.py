@@ -12,7 +12,7 @@ import msgspec
 from litestar import Controller, Request, Response, get, post, put
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath, JSONBody, Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -38,8 +38,8 @@ FIELD_ROLES = roles(Role.technician, Role.supervisor, Role.manager)
 LEAD_ROLES = roles(Role.supervisor, Role.manager)
 OP_ERRORS = error_responses(400, 401, 403, 409, 413, 422)
 
-Limit = Annotated[int, Parameter(ge=1, le=500, default=100)]
-Offset = Annotated[int, Parameter(ge=0, le=1_000_000, default=0)]
+Limit = Annotated[int, QueryParameter(ge=1, le=500)]
+Offset = Annotated[int, QueryParameter(ge=0, le=1_000_000)]
 
 
 async def provide_inventory(db_session: NamedDependency[AsyncSession]) -> InventoryService:
@@ -91,7 +91,7 @@ class CatalogController(Controller):
         responses=error_responses(401, 403),
     )
     async def list_items(
-        self, views: NamedDependency[InventoryViews], kind: s.ItemKindName | None = None
+        self, views: NamedDependency[InventoryViews], kind: FromQuery[s.ItemKindName | None] = None
     ) -> list[s.ItemRead]:
         return await views.list_items(kind=kind)
 
@@ -141,7 +141,7 @@ class CatalogController(Controller):
         self,
         request: Request[CurrentUser, str, State],
         views: NamedDependency[InventoryViews],
-        kind: s.LocationKindName | None = None,
+        kind: FromQuery[s.LocationKindName | None] = None,
         limit: Limit = 100,
         offset: Offset = 0,
     ) -> list[s.LocationRead]:
@@ -187,10 +187,10 @@ class CatalogController(Controller):
         self,
         request: Request[CurrentUser, str, State],
         views: NamedDependency[InventoryViews],
-        item_id: UUID | None = None,
-        location_id: UUID | None = None,
-        status: s.AssetStatusName | None = None,
-        serial: Annotated[str | None, Parameter(max_length=80)] = None,
+        item_id: FromQuery[UUID | None] = None,
+        location_id: FromQuery[UUID | None] = None,
+        status: FromQuery[s.AssetStatusName | None] = None,
+        serial: Annotated[str | None, QueryParameter(max_length=80)] = None,
         limit: Limit = 100,
         offset: Offset = 0,
     ) -> list[s.AssetRead]:
@@ -306,8 +306,8 @@ class CatalogController(Controller):
         self,
         request: Request[CurrentUser, str, State],
         views: NamedDependency[InventoryViews],
-        within_days: Annotated[int, Parameter(ge=0, le=3650, default=30)] = 30,
-        kind: s.ItemKindName | None = None,
+        within_days: Annotated[int, QueryParameter(ge=0, le=3650)] = 30,
+        kind: FromQuery[s.ItemKindName | None] = None,
     ) -> list[s.AssetRead]:
         return await views.due(request.user, within_days=within_days, kind=kind)
 
@@ -322,7 +322,7 @@ class CatalogController(Controller):
         self,
         request: Request[CurrentUser, str, State],
         views: NamedDependency[InventoryViews],
-        status: s.HandoverStatusName | None = "pending",
+        status: FromQuery[s.HandoverStatusName | None] = "pending",
     ) -> list[s.HandoverRead]:
         return await views.handovers(request.user, status=status)
 
@@ -712,9 +712,9 @@ class ExceptionController(Controller):
         self,
         request: Request[CurrentUser, str, State],
         exceptions: NamedDependency[ExceptionService],
-        status: s.ExceptionStatusName | None = "open",
-        kind: s.ExceptionKindName | None = None,
-        user_id: UUID | None = None,
+        status: FromQuery[s.ExceptionStatusName | None] = "open",
+        kind: FromQuery[s.ExceptionKindName | None] = None,
+        user_id: FromQuery[UUID | None] = None,
         limit: Limit = 100,
         offset: Offset = 0,
     ) -> s.ExceptionPage:
@@ -794,7 +794,7 @@ class SpareController(Controller):
     async def report(
         self,
         inventory: NamedDependency[InventoryService],
-        region: Annotated[str | None, Parameter(max_length=80)] = None,
+        region: Annotated[str | None, QueryParameter(max_length=80)] = None,
     ) -> list[s.SpareReportLine]:
         return [s.SpareReportLine(**row.__dict__) for row in await inventory.spare_report(region=region)]
 
@@ -809,7 +809,7 @@ class SpareController(Controller):
     async def report_csv(
         self,
         inventory: NamedDependency[InventoryService],
-        region: Annotated[str | None, Parameter(max_length=80)] = None,
+        region: Annotated[str | None, QueryParameter(max_length=80)] = None,
     ) -> Response[str]:
         buffer = io.StringIO()
         writer = csv.writer(buffer)
@@ -857,7 +857,7 @@ class SpareController(Controller):
         summary="Shortages of spares: open ones, or all with when they opened and cleared",
     )
     async def shortages(
-        self, views: NamedDependency[InventoryViews], open_only: bool = True
+        self, views: NamedDependency[InventoryViews], open_only: FromQuery[bool] = True
     ) -> list[s.SpareShortageRead]:
         return await views.shortages(open_only=open_only)
 

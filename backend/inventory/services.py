@@ -290,7 +290,7 @@ class InventoryService:
                 kind=LocationKind.person, name=user.display_name, user_id=user.id, region=region
             )
             self.session.add(location)
-            await self.session.flush([location])
+            await self.session.flush()
         return location
 
     async def vehicle_location(self, user_id: UUID) -> Location | None:
@@ -305,7 +305,7 @@ class InventoryService:
         if location is None:
             location = Location(kind=LocationKind.written_off, name=name, code=code)
             self.session.add(location)
-            await self.session.flush([location])
+            await self.session.flush()
         return location
 
     async def consumed_location(self) -> Location:
@@ -655,10 +655,10 @@ class InventoryService:
                     code=f"VAN-{asset.serial}"[:40],
                 )
                 self.session.add(load)
-                await self.session.flush([load])
+                await self.session.flush()
                 asset.vehicle_location_id = load.id
             self.session.add(asset)
-            await self.session.flush([asset])
+            await self.session.flush()
             await self._move(Operation.receive, item, qty=1, source=None, target=depot, asset=asset)
             self._result.asset_ids.append(asset.id)
             if item.kind == ItemKind.spare_unit:

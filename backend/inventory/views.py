@@ -267,7 +267,7 @@ class InventoryViews:
             loan_days=data.loan_days,
         )
         self.session.add(item)
-        await self.session.flush([item])
+        await self.session.flush()
         await self._set_contents(item, data.contents)
         await self.session.flush()
         return (await self._item_reads([item]))[0]
@@ -312,7 +312,7 @@ class InventoryViews:
             address=data.address.strip(),
         )
         self.session.add(location)
-        await self.session.flush([location])
+        await self.session.flush()
         return location
 
     # --- scope -------------------------------------------------------------------------------------
