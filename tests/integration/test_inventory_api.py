@@ -432,9 +432,9 @@ def test_spare_report_counts_the_installed_base_and_exports_csv(client, as_role,
         json={"item_id": world["atm"]["id"], "region": "Shanghai East", "ratio": 0.02, "minimum": 1},
     )
     assert policy.status_code == 200, policy.text
-    row = [r for r in client.get("/api/spares/report", headers=manager).json() if r["sku"] == "ATM-NCR-22E"][
-        0
-    ]
+    row = next(
+        r for r in client.get("/api/spares/report", headers=manager).json() if r["sku"] == "ATM-NCR-22E"
+    )
     assert (row["required"], row["shortage"]) == (3, 1)
     shortages = client.get("/api/spares/shortages", headers=manager).json()
     assert [(s["region"], s["shortage"]) for s in shortages] == [("Shanghai East", 1)]
@@ -541,10 +541,8 @@ def test_vans_are_assigned_with_their_load_and_checkouts_can_go_into_the_van(cli
     custody = client.get("/api/inventory/custody/me", headers=tech).json()
     assert custody["vehicle"]["serial"] == "沪A-12345"
     assert [(b["sku"], b["qty"]) for b in custody["stock"]] == [("BELT-CC", 4)]
-    team = client.get(
-        f"/api/inventory/custody/teams/{custody and client.get('/api/auth/me', headers=tech).json()['team_id']}",
-        headers=supervisor,
-    )
+    team_id = client.get("/api/auth/me", headers=tech).json()["team_id"]
+    team = client.get(f"/api/inventory/custody/teams/{team_id}", headers=supervisor)
     assert team.status_code == 200 and len(team.json()) == 4
     assert (
         _op(
