@@ -136,6 +136,15 @@ def import_all_models() -> None:
     import backend.sync.models  # noqa: F401
 
 
+TRANSACTION_CACHE_KEY = "fieldq_transaction_cache"
+
+
+def transaction_cache(session: AsyncSession) -> dict[Any, Any]:
+    """A dict that lives as long as the session's current transaction (cleared on commit and
+    rollback by the listeners in ``backend.sync.feed``): rows locked or read in this transaction."""
+    return session.info.setdefault(TRANSACTION_CACHE_KEY, {})
+
+
 async def begin_write(session: AsyncSession) -> None:
     """Start the session's transaction as a writer, before it reads what it will change.
 

@@ -19,6 +19,7 @@ balances stay exact under concurrent operations.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -31,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.auth.models import Role, Team, User
 from backend.auth.services import CurrentUser, led_team_ids
-from backend.db import begin_write, utcnow
+from backend.db import begin_write, transaction_cache, utcnow
 from backend.errors import Conflict, Forbidden, InvalidInput, NotFound
 from backend.events import SpareShortageAppeared, record_event
 from backend.inventory.models import (
@@ -156,6 +157,19 @@ def required_spares(installed: int, ratio: float, minimum: int) -> int:
     return max(math.ceil(round(installed * ratio, 9)), minimum)
 
 
+def _operation(method):
+    """Run an operation without autoflush: its reads go to rows it has already locked (cached for the
+    transaction), and its writes reach the database in one flush (at commit, or before a query that
+    needs them), as multi-row statements when operations are batched."""
+
+    @functools.wraps(method)
+    async def wrapper(self, *args, **kwargs):
+        with self.session.no_autoflush:
+            return await method(self, *args, **kwargs)
+
+    return wrapper
+
+
 # ---------------------------------------------------------------------------------------------------
 
 
@@ -165,6 +179,7 @@ class InventoryService:
         self._op: OperationContext | None = None
         self._result: OperationResult | None = None
         self._line = 0
+        self._record: InventoryOperation | None = None
         self._shortage_checks: set[tuple[UUID, str]] = set()
 
     # --- lookups that refuse unknown records -----------------------------------------------------
@@ -173,14 +188,22 @@ class InventoryService:
     def _is_postgres(self) -> bool:
         return self.session.bind.dialect.name == "postgresql"
 
+    async def _get_cached(self, model: type, key: UUID):
+        # The session's identity map holds rows weakly; this keeps the catalog rows, places and people
+        # an operation looked up for the rest of the transaction, so a batch reads each once.
+        cache = transaction_cache(self.session)
+        if (model, key) not in cache:
+            cache[(model, key)] = await self.session.get(model, key)
+        return cache[(model, key)]
+
     async def item(self, item_id: UUID, field_name: str = "item_id") -> Item:
-        item = await self.session.get(Item, item_id)
+        item = await self._get_cached(Item, item_id)
         if item is None:
             raise InvalidInput("no such item", field=field_name, code="UNKNOWN_ITEM")
         return item
 
     async def location(self, location_id: UUID, field_name: str = "location_id") -> Location:
-        location = await self.session.get(Location, location_id)
+        location = await self._get_cached(Location, location_id)
         if location is None or not location.is_active:
             raise InvalidInput("no such location", field=field_name, code="UNKNOWN_LOCATION")
         return location
@@ -195,7 +218,7 @@ class InventoryService:
         return asset
 
     async def _user(self, user_id: UUID, field_name: str = "user_id") -> User:
-        user = await self.session.get(User, user_id)
+        user = await self._get_cached(User, user_id)
         if user is None or not user.is_active:
             raise InvalidInput("no such active user", field=field_name, code="UNKNOWN_USER")
         return user
@@ -279,6 +302,12 @@ class InventoryService:
     # --- well-known locations ---------------------------------------------------------------------
 
     async def person_location(self, user: User) -> Location:
+        cache = transaction_cache(self.session)
+        if ("person", user.id) not in cache:
+            cache[("person", user.id)] = await self._person_location(user)
+        return cache[("person", user.id)]
+
+    async def _person_location(self, user: User) -> Location:
         location = await self.session.scalar(
             select(Location).where(Location.kind == LocationKind.person, Location.user_id == user.id)
         )
@@ -319,37 +348,49 @@ class InventoryService:
     async def _begin(self, operation: str, op: OperationContext) -> OperationResult | None:
         """Start an operation; returns the stored result when ``move_id`` was seen before."""
         await begin_write(self.session)
-        stored = await self.session.get(InventoryOperation, op.move_id)
-        if stored is not None:
-            return OperationResult.from_json(stored.result)
+        earlier = transaction_cache(self.session).get(("operation", op.move_id))
+        if earlier is None:
+            earlier = await self.session.get(InventoryOperation, op.move_id)
+        if earlier is not None:
+            return OperationResult.from_json(earlier.result)
         self._op = op
         self._line = 0
         self._result = OperationResult(move_id=op.move_id, operation=operation)
-        self.session.add(
-            InventoryOperation(
-                move_id=op.move_id,
-                operation=operation,
-                actor_id=op.actor.id,
-                job_id=op.job_id,
-                recorded_at=op.recorded_at or utcnow(),
-                args=op.args,
-                result={},
-            )
+        # Added first, so its row precedes its movements in any flush; its result is filled in at the end
+        # (before the row is written, unless something flushed mid-operation).
+        self._record = InventoryOperation(
+            move_id=op.move_id,
+            operation=operation,
+            actor_id=op.actor.id,
+            job_id=op.job_id,
+            recorded_at=op.recorded_at or utcnow(),
+            args=op.args,
+            result={},
         )
+        self.session.add(self._record)
+        transaction_cache(self.session)[("operation", op.move_id)] = self._record
         return None
 
     async def _finish(self) -> OperationResult:
         assert self._op is not None and self._result is not None
-        for item_id, region in sorted(self._shortage_checks, key=str):
-            await self.check_spare_shortage(item_id, region)
-        self._shortage_checks.clear()
-        stored = await self.session.get(InventoryOperation, self._op.move_id)
-        stored.result = self._result.to_json()
-        result, self._op, self._result = self._result, None, None
-        await self.session.flush()
+        if self._shortage_checks:
+            await self.session.flush()  # the shortage check counts assets as they are now
+            for item_id, region in sorted(self._shortage_checks, key=str):
+                await self.check_spare_shortage(item_id, region)
+            self._shortage_checks.clear()
+        result = self._result
+        self._record.result = result.to_json()
+        self._op, self._result, self._record = None, None, None
         return result
 
     async def _locked_balance(self, location_id: UUID, item_id: UUID, size: str) -> Balance:
+        cache = transaction_cache(self.session)
+        key = ("balance", location_id, item_id, size)
+        if key not in cache:  # locked once per transaction; it stays locked until the commit
+            cache[key] = await self._lock_balance_row(location_id, item_id, size)
+        return cache[key]
+
+    async def _lock_balance_row(self, location_id: UUID, item_id: UUID, size: str) -> Balance:
         def statement():
             query = (
                 select(Balance)
@@ -598,6 +639,7 @@ class InventoryService:
 
     # --- operations -------------------------------------------------------------------------------
 
+    @_operation
     async def receive(
         self,
         op: OperationContext,
@@ -671,6 +713,7 @@ class InventoryService:
             return after + timedelta(days=item.service_interval_days)
         return None
 
+    @_operation
     async def checkout(
         self,
         op: OperationContext,
@@ -711,6 +754,7 @@ class InventoryService:
                 asset.return_due_at = (op.recorded_at or utcnow()) + timedelta(days=item.loan_days)
         return await self._finish()
 
+    @_operation
     async def issue_uniform(
         self,
         op: OperationContext,
@@ -732,6 +776,7 @@ class InventoryService:
             operation=Operation.uniform_issue,
         )
 
+    @_operation
     async def return_(
         self,
         op: OperationContext,
@@ -799,6 +844,7 @@ class InventoryService:
             )
         return await self._finish()
 
+    @_operation
     async def transfer(
         self,
         op: OperationContext,
@@ -866,6 +912,7 @@ class InventoryService:
             return handover
         raise NotFound("no such hand-over", field="handover_id")
 
+    @_operation
     async def decide_handover(
         self, op: OperationContext, handover_id: UUID, *, accept: bool, to_vehicle: bool = False
     ) -> OperationResult:
@@ -923,6 +970,7 @@ class InventoryService:
             )
         return await self._finish()
 
+    @_operation
     async def consume(
         self,
         op: OperationContext,
@@ -974,6 +1022,7 @@ class InventoryService:
             await self._move_quantity(Operation.consume, item, qty, size, source, sink, custodian_id=user.id)
         return await self._finish()
 
+    @_operation
     async def swap_spare(
         self,
         op: OperationContext,
@@ -1069,6 +1118,7 @@ class InventoryService:
             )
         return next((r for r in rows if r.region == region), rows[0])
 
+    @_operation
     async def install(
         self, op: OperationContext, *, asset_id: UUID, site_location_id: UUID
     ) -> OperationResult:
@@ -1097,6 +1147,7 @@ class InventoryService:
         self._shortage_checks.update({(item.id, pool_region), (item.id, site.region)})
         return await self._finish()
 
+    @_operation
     async def send_to_repair(
         self, op: OperationContext, *, asset_id: UUID, to_location_id: UUID
     ) -> OperationResult:
@@ -1127,6 +1178,7 @@ class InventoryService:
         )
         return await self._finish()
 
+    @_operation
     async def receive_from_repair(
         self, op: OperationContext, *, asset_id: UUID, to_location_id: UUID, repaired: bool
     ) -> OperationResult:
@@ -1169,6 +1221,7 @@ class InventoryService:
             )
         return await self._finish()
 
+    @_operation
     async def count(
         self, op: OperationContext, *, location_id: UUID, lines: list[CountLine]
     ) -> OperationResult:
@@ -1228,6 +1281,7 @@ class InventoryService:
                 )
         return await self._finish()
 
+    @_operation
     async def assign_vehicle(
         self, op: OperationContext, *, vehicle_asset_id: UUID, user_id: UUID
     ) -> OperationResult:
@@ -1264,6 +1318,7 @@ class InventoryService:
         await self._set_holder_of_contents(load.id, user.id, AssetStatus.in_custody)
         return await self._finish()
 
+    @_operation
     async def unassign_vehicle(
         self, op: OperationContext, *, vehicle_asset_id: UUID, to_location_id: UUID
     ) -> OperationResult:
@@ -1288,6 +1343,7 @@ class InventoryService:
         return await self._finish()
 
     async def _set_holder_of_contents(self, location_id: UUID, holder_id: UUID | None, status: str) -> None:
+        await self.session.flush()
         contents = await self.session.scalars(select(Asset).where(Asset.location_id == location_id))
         for asset in contents:
             asset.holder_id = holder_id

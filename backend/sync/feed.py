@@ -19,11 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session
 from sqlmodel import SQLModel
 
-from backend.db import SyncedEntity, utcnow
+from backend.db import TRANSACTION_CACHE_KEY, SyncedEntity, utcnow
 from backend.events import install_event_delivery
 from backend.sync.models import SyncChange
 
 _TOUCHED_KEY = "fieldq_synced_touched"
+_PENDING_KEY = "fieldq_feed_pending"
 # Execution option of a bulk statement whose feed entries its caller writes itself (imports), or whose
 # rows the caller changes through the session in the same transaction (a placeholder balance row).
 FEED_RECORDED = "fieldq_feed_recorded"
@@ -50,9 +51,22 @@ def _record(session: Session, obj: SyncedEntity, op: str) -> None:
             obj.version = (obj.version or 0) + 1
             obj.updated_at = now
     touched.add(key)
-    session.add(
-        SyncChange(entity=obj.__entity_name__, entity_id=obj.id, op=op, version=obj.version, changed_at=now)
+    session.info.setdefault(_PENDING_KEY, []).append(
+        {
+            "entity": obj.__entity_name__,
+            "entity_id": obj.id,
+            "op": op,
+            "version": obj.version,
+            "changed_at": now,
+        }
     )
+
+
+def _write_feed_rows(session: Session, _flush_context: Any) -> None:
+    # One multi-row INSERT per flush, in the flush's transaction: the feed rows commit with the change.
+    rows = session.info.pop(_PENDING_KEY, None)
+    if rows:
+        session.connection().execute(insert(SyncChange.__table__), rows)
 
 
 def _record_synced_writes(session: Session, _flush_context: Any, _instances: Any) -> None:
@@ -69,6 +83,8 @@ def _record_synced_writes(session: Session, _flush_context: Any, _instances: Any
 
 def _forget_touched(session: Session, *_args: Any) -> None:
     session.info.pop(_TOUCHED_KEY, None)
+    session.info.pop(_PENDING_KEY, None)
+    session.info.pop(TRANSACTION_CACHE_KEY, None)
 
 
 def touch(entity: SyncedEntity) -> None:
@@ -141,6 +157,7 @@ def install_change_recorder() -> None:
     if _installed:
         return
     event.listen(Session, "before_flush", _record_synced_writes)
+    event.listen(Session, "after_flush", _write_feed_rows)
     event.listen(Session, "after_commit", _forget_touched)
     event.listen(Session, "after_rollback", _forget_touched)
     event.listen(Session, "do_orm_execute", _refuse_bulk_writes)
