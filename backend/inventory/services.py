@@ -918,6 +918,7 @@ class InventoryService:
     ) -> OperationResult:
         """The receiver accepts (custody passes to them) or declines (it stays with the giver, and the
         disagreement becomes a custody conflict for the supervisor)."""
+        await self.session.flush()  # a hand-over recorded earlier in this transaction is looked up below
         handover = await self.handover(op.actor, handover_id)
         receiver = await self._user(handover.to_user_id, "to_user_id")
         await self._check_may_act_for(op.actor, receiver)
