@@ -125,7 +125,7 @@ def upgrade() -> None:
     with op.batch_alter_table('asset', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_asset_due_at'), ['due_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_asset_holder_id'), ['holder_id'], unique=False)
-        batch_op.create_index('ix_asset_item_region_status', ['item_id', 'region', 'status'], unique=False)
+        batch_op.create_index('ix_asset_item_region_status', ['item_id', 'region', 'status', 'condition'], unique=False)
         batch_op.create_index(batch_op.f('ix_asset_location_id'), ['location_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_asset_parent_asset_id'), ['parent_asset_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_asset_serial'), ['serial'], unique=False)

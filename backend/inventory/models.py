@@ -157,7 +157,8 @@ class Asset(SyncedEntity, table=True):
     __entity_name__ = "asset"
     __table_args__ = (
         UniqueConstraint("item_id", "serial", name="uq_asset_item_serial"),
-        Index("ix_asset_item_region_status", "item_id", "region", "status"),
+        # Covers the spare report and the shortage check (counted from the index alone).
+        Index("ix_asset_item_region_status", "item_id", "region", "status", "condition"),
     )
 
     item_id: UUID = Field(foreign_key="item.id", nullable=False, ondelete="RESTRICT")

@@ -323,19 +323,37 @@ class InventoryService:
         return location
 
     async def vehicle_location(self, user_id: UUID) -> Location | None:
-        return await self.session.scalar(
-            select(Location).where(
-                Location.kind == LocationKind.vehicle, Location.user_id == user_id, Location.is_active
+        cache = transaction_cache(self.session)
+        if ("vehicle", user_id) not in cache:
+            cache[("vehicle", user_id)] = await self.session.scalar(
+                select(Location).where(
+                    Location.kind == LocationKind.vehicle, Location.user_id == user_id, Location.is_active
+                )
             )
-        )
+        return cache[("vehicle", user_id)]
 
     async def _sink(self, code: str, name: str) -> Location:
+        cache = transaction_cache(self.session)
+        if ("sink", code) in cache:
+            return cache[("sink", code)]
         location = await self.session.scalar(select(Location).where(Location.code == code))
         if location is None:
             location = Location(kind=LocationKind.written_off, name=name, code=code)
             self.session.add(location)
             await self.session.flush()
+        cache[("sink", code)] = location
         return location
+
+    async def preload_operations(self, move_ids: list[UUID]) -> None:
+        """Look up a batch's ``move_id`` values in one query (a sync push), instead of one per operation."""
+        cache = transaction_cache(self.session)
+        seen = await self.session.scalars(
+            select(InventoryOperation).where(InventoryOperation.move_id.in_(move_ids))
+        )
+        for record in seen:
+            cache[("operation", record.move_id)] = record
+        known_new = cache.setdefault("new_move_ids", set())
+        known_new.update(m for m in move_ids if ("operation", m) not in cache)
 
     async def consumed_location(self) -> Location:
         return await self._sink(CONSUMED_CODE, "Consumed on jobs")
@@ -348,8 +366,9 @@ class InventoryService:
     async def _begin(self, operation: str, op: OperationContext) -> OperationResult | None:
         """Start an operation; returns the stored result when ``move_id`` was seen before."""
         await begin_write(self.session)
-        earlier = transaction_cache(self.session).get(("operation", op.move_id))
-        if earlier is None:
+        cache = transaction_cache(self.session)
+        earlier = cache.get(("operation", op.move_id))
+        if earlier is None and op.move_id not in cache.get("new_move_ids", ()):
             earlier = await self.session.get(InventoryOperation, op.move_id)
         if earlier is not None:
             return OperationResult.from_json(earlier.result)
@@ -1315,7 +1334,11 @@ class InventoryService:
             status=AssetStatus.in_custody,
             holder_id=user.id,
         )
+        cache = transaction_cache(self.session)
+        if load.user_id is not None:
+            cache.pop(("vehicle", load.user_id), None)
         load.user_id = user.id
+        cache[("vehicle", user.id)] = load
         await self._set_holder_of_contents(load.id, user.id, AssetStatus.in_custody)
         return await self._finish()
 
@@ -1339,6 +1362,8 @@ class InventoryService:
         await self._move_asset(
             Operation.vehicle_unassign, van, item, depot, status=AssetStatus.in_stock, holder_id=None
         )
+        if load.user_id is not None:
+            transaction_cache(self.session).pop(("vehicle", load.user_id), None)
         load.user_id = None
         await self._set_holder_of_contents(load.id, None, AssetStatus.in_stock)
         return await self._finish()
