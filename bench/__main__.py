@@ -1,9 +1,12 @@
-"""FieldQ benchmarks: `python -m bench` (or `make bench`) starts a real server and prints a table.
+"""FieldQ benchmarks: `python -m bench` (or `make bench`) runs every suite and prints their tables.
 
-Each scenario runs against uvicorn on loopback with the standard argon2 profile. Numbers on these
-shared machines are noisy: compare rows of one run (ratios), not runs of different days.
+`python -m bench auth` starts a real server: each scenario runs against uvicorn on loopback with the
+standard argon2 profile. `python -m bench inventory [--quick|--profile sqlite|...]` drives the inventory
+service layer in-process (bench/inventory.py). Numbers on these shared machines are noisy: compare rows
+of one run (ratios), not runs of different days.
 Set FIELDQ_BENCH_DATABASE_URL (e.g. postgresql://postgres@127.0.0.1:5432/test) to add a PostgreSQL run;
-it uses a throwaway database on that server.
+it uses a throwaway database on that server. Each suite replaces its own section of
+bench/results/latest.md and keeps the others.
 """
 
 from __future__ import annotations
@@ -152,7 +155,7 @@ def _table(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
+def run_auth() -> None:
     targets: list[tuple[str, str | None]] = [("sqlite", None)]
     pg = os.environ.get("FIELDQ_BENCH_DATABASE_URL")
     cleanup = None
@@ -189,10 +192,27 @@ def main() -> None:
             cleanup()
     table = _table(results)
     print(table)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(
-        f"# Benchmark results\n\n{time.strftime('%Y-%m-%d %H:%M')} on {os.cpu_count()} cores\n\n{table}\n"
+    from bench.inventory import merge_section
+
+    merge_section(
+        RESULTS,
+        "auth",
+        f"## Auth and HTTP (live server: `python -m bench auth`)\n\n"
+        f"{time.strftime('%Y-%m-%d %H:%M')} on {os.cpu_count()} cores\n\n{table}\n",
     )
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    suite = args[0] if args and not args[0].startswith("-") else "all"
+    if suite not in ("all", "auth", "inventory"):
+        sys.exit(f"unknown suite {suite!r}: python -m bench [auth|inventory [options]]")
+    if suite in ("all", "auth"):
+        run_auth()
+    if suite in ("all", "inventory"):
+        from bench import inventory
+
+        inventory.main(args[1:] if suite == "inventory" else [])
 
 
 if __name__ == "__main__":
