@@ -1,9 +1,11 @@
-"""fieldq: serve | migrate | seed | user | vapid"""
+"""fieldq: serve | migrate | seed | import | user | vapid"""
 
 from __future__ import annotations
 
 import asyncio
 import sys
+import time
+from pathlib import Path
 
 import click
 from rich.console import Console
@@ -95,9 +97,26 @@ def _redact(url: str) -> str:
 
 @main.command()
 @click.option("--demo", is_flag=True, help="Create the demo company (dev only).")
-def seed(demo: bool) -> None:
+@click.option(
+    "--installed-units",
+    type=click.IntRange(0, 1_000_000),
+    default=None,
+    envvar="FIELDQ_DEMO_INSTALLED_UNITS",
+    help="ATMs in the demo installed base (default 3,000; env FIELDQ_DEMO_INSTALLED_UNITS).",
+)
+@click.option(
+    "--inventory/--no-inventory",
+    default=True,
+    show_default=True,
+    envvar="FIELDQ_DEMO_INVENTORY",
+    help="With the demo company's inventory (installed base, spares, tools, uniforms, vans), or people only.",
+)
+def seed(demo: bool, installed_units: int | None, inventory: bool) -> None:
     """Fill the database with demo data."""
-    from backend.demo import DEMO_PASSWORD, demo_steps, seed_demo
+    from backend.demo import DEFAULT_INSTALLED_UNITS, DEMO_PASSWORD, demo_steps, seed_demo
+
+    if installed_units is None:
+        installed_units = DEFAULT_INSTALLED_UNITS
 
     settings = _settings()
     if not demo:
@@ -119,8 +138,13 @@ def seed(demo: bool) -> None:
                 console=console,
                 transient=False,
             ) as progress:
-                task = progress.add_task("", total=demo_steps())
-                return await seed_demo(factory, lambda msg: progress.update(task, advance=1, description=msg))
+                task = progress.add_task("", total=demo_steps(installed_units, inventory))
+                return await seed_demo(
+                    factory,
+                    lambda msg: progress.update(task, advance=1, description=msg),
+                    installed_units=installed_units,
+                    inventory=inventory,
+                )
         finally:
             await engine.dispose()
 
@@ -136,6 +160,121 @@ def seed(demo: bool) -> None:
     ):
         table.add_row(login.username, login.role, login.display_name, login.team)
     console.print(table)
+
+
+@main.group("import")
+def import_() -> None:
+    """Import CSV files: the catalog, serialized assets into depots, the installed base.
+
+    Every row is checked first and every problem is listed with its row number (the header is row 1);
+    a file with any problem changes nothing. A good file is imported in one transaction."""
+
+
+_CSV_FILE = click.Path(exists=True, dir_okay=False, readable=True, path_type=Path)
+_ACTOR = click.option(
+    "--actor",
+    default="manager",
+    show_default=True,
+    help="Username recorded as the actor of the opening movements.",
+)
+
+
+@import_.command("catalog")
+@click.argument("file", type=_CSV_FILE)
+def import_catalog(file: Path) -> None:
+    """Import items (and what their toolboxes hold) into the catalog.
+
+    Columns: sku, name, kind; optional: tracking, unit, sizes, service_kind, service_interval_days,
+    loan_days, kit_contents. Sizes are separated by | (S|M|L); kit contents are SKU:QTY separated by |
+    (TW-1:1|SCR-SET:2) and may name items of the same file."""
+    summary = _run_import("catalog", file)
+    console.print(
+        f"[green]Imported {summary.items:,} items[/] ({summary.kit_components:,} kit components) "
+        f"from {file.name}.",
+        soft_wrap=True,
+    )
+
+
+@import_.command("assets")
+@click.argument("file", type=_CSV_FILE)
+@_ACTOR
+def import_assets(file: Path, actor: str) -> None:
+    """Import serialized assets into depots, each with its opening movement.
+
+    Columns: sku, serial, location_code (a depot); optional: due_at (default: now plus the item's
+    service interval). A van gets its load space."""
+    summary = _run_import("assets", file, actor=actor)
+    opening = summary.opening
+    console.print(
+        f"[green]Imported {opening.assets:,} assets[/] with their opening movements "
+        f"(operation {opening.move_id}) from {file.name}.",
+        soft_wrap=True,
+    )
+
+
+@import_.command("installed-base")
+@click.argument("file", type=_CSV_FILE)
+@_ACTOR
+def import_installed_base(file: Path, actor: str) -> None:
+    """Import the installed base: units at customer sites, each with its opening movement.
+
+    Columns: sku (a spare_unit model), serial, site_code; optional: site_name, region, address,
+    installed_at. Sites not stored yet are created and need site_name and region. The spare shortage
+    of every model and region touched is checked again."""
+    summary = _run_import("installed-base", file, actor=actor)
+    opening = summary.opening
+    console.print(
+        f"[green]Imported {opening.assets:,} installed units[/] at {opening.locations:,} new sites, with "
+        f"their opening movements (operation {opening.move_id}) from {file.name}.",
+        soft_wrap=True,
+    )
+
+
+def _run_import(kind: str, file: Path, **options):
+    from sqlalchemy.exc import IntegrityError
+
+    from backend.inventory.imports import IMPORTERS, ImportFailed
+
+    settings = _settings()
+    importer = IMPORTERS[kind]
+
+    async def run():
+        engine, factory = _session_factory(settings)
+        try:
+            with Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+                transient=False,
+            ) as progress:
+                tasks: dict[str, object] = {}
+
+                def report(phase: str, advance: int, total: int) -> None:
+                    if phase not in tasks:
+                        tasks[phase] = progress.add_task(phase, total=total)
+                    progress.update(tasks[phase], advance=advance)
+
+                async with factory() as session, session.begin():
+                    return await importer(session, file, progress=report, **options)
+        finally:
+            await engine.dispose()
+
+    started = time.perf_counter()
+    try:
+        summary = asyncio.run(run())
+    except ImportFailed as exc:
+        for error in exc.errors:
+            console.print(str(error), markup=False, highlight=False, soft_wrap=True)
+        raise click.ClickException(f"{file.name}: {exc}") from exc
+    except IntegrityError as exc:
+        # Another writer stored a conflicting row after the file was checked (PostgreSQL).
+        raise click.ClickException(
+            f"{file.name}: the database refused the import, nothing was imported: {exc.orig}"
+        ) from exc
+    console.print(f"{summary.rows:,} rows in {time.perf_counter() - started:.1f} s.")
+    return summary
 
 
 @main.group()

@@ -31,6 +31,16 @@ install_change_recorder()
 
 PG_URL = os.environ.get("FIELDQ_TEST_DATABASE_URL", "")
 TEST_SECRET = "test-secret-key-" + "x" * 40
+# The demo installed base in tests: enough for every model and region, small enough to seed per test.
+DEMO_INSTALLED_UNITS = 60
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "demo_inventory: the seeded demo company comes with its inventory (installed base of "
+        f"{DEMO_INSTALLED_UNITS} ATMs, spares, toolboxes, uniforms, vans)",
+    )
 
 
 def _sync_url(url: str) -> str:
@@ -125,13 +135,18 @@ def run_async(coro):
 
 
 @pytest.fixture
-def seeded(settings: Settings) -> dict[str, str]:
-    """The demo company in the test database; returns username → user id."""
+def seeded(settings: Settings, request: pytest.FixtureRequest) -> dict[str, str]:
+    """The demo company in the test database; returns username → user id. Its inventory (a small
+    installed base, spares, tools, uniforms, vans) only for tests marked ``demo_inventory``: most
+    inventory tests build their own catalog and count on the rest of the store being empty."""
+    inventory = request.node.get_closest_marker("demo_inventory") is not None
 
     async def seed():
         engine = create_async_db_engine(settings)
         try:
-            await seed_demo(create_session_factory(engine))
+            await seed_demo(
+                create_session_factory(engine), installed_units=DEMO_INSTALLED_UNITS, inventory=inventory
+            )
             async with engine.connect() as conn:
                 rows = await conn.execute(text('SELECT username, id FROM "user"'))
                 return {name: str(uuid.UUID(str(uid))) for name, uid in rows}

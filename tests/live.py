@@ -15,6 +15,8 @@ import httpx
 
 from backend.settings import PROJECT_ROOT
 
+LIVE_INSTALLED_UNITS = 60
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -23,8 +25,12 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def live_fieldq(data_dir: Path, database_url: str | None = None, **extra_env: str) -> Iterator[str]:
-    """Migrate, seed the demo company and serve; yields the base URL, stops the server after."""
+def live_fieldq(
+    data_dir: Path, database_url: str | None = None, *, demo_inventory: bool = False, **extra_env: str
+) -> Iterator[str]:
+    """Migrate, seed the demo company and serve; yields the base URL, stops the server after. The demo
+    inventory (with a small installed base) only with ``demo_inventory``: tests that build their own
+    stock count on the rest of the store being empty, as with the ``seeded`` fixture."""
     port = free_port()
     env = {
         **os.environ,
@@ -38,7 +44,11 @@ def live_fieldq(data_dir: Path, database_url: str | None = None, **extra_env: st
     else:
         env.pop("FIELDQ_DATABASE_URL", None)
     fieldq = [sys.executable, "-m", "backend.cli"]
-    for command in (["migrate"], ["seed", "--demo"]):
+    # A small demo installed base: the full 3,000 ATMs add seconds to every live server start.
+    seed = ["seed", "--demo", "--installed-units", str(LIVE_INSTALLED_UNITS)]
+    if not demo_inventory:
+        seed.append("--no-inventory")
+    for command in (["migrate"], seed):
         subprocess.run([*fieldq, *command], env=env, check=True, capture_output=True, cwd=PROJECT_ROOT)
     log_path = data_dir / "server.log"
     with log_path.open("w") as log:
