@@ -28,6 +28,7 @@ from uuid import UUID, uuid4
 
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.auth.models import Role, Team, User
@@ -57,7 +58,8 @@ from backend.inventory.models import (
     Tracking,
 )
 from backend.sync.exceptions import raise_exception
-from backend.sync.models import ExceptionKind
+from backend.sync.feed import FEED_RECORDED
+from backend.sync.models import ExceptionKind, SyncChange
 
 CONSUMED_CODE = "CONSUMED"
 WRITTEN_OFF_CODE = "WRITTEN-OFF"
@@ -308,9 +310,15 @@ class InventoryService:
         return cache[("person", user.id)]
 
     async def _person_location(self, user: User) -> Location:
-        location = await self.session.scalar(
-            select(Location).where(Location.kind == LocationKind.person, Location.user_id == user.id)
-        )
+        def find():
+            return select(Location).where(Location.kind == LocationKind.person, Location.user_id == user.id)
+
+        location = await self.session.scalar(find())
+        if location is None and self._is_postgres:
+            # Two first operations for one technician at once must not make two person locations:
+            # the second waits for the first on the user's row, then finds its location.
+            await self.session.execute(select(User.id).where(User.id == user.id).with_for_update())
+            location = await self.session.scalar(find())
         if location is None:
             region = ""
             if user.team_id is not None:
@@ -333,14 +341,40 @@ class InventoryService:
         return cache[("vehicle", user_id)]
 
     async def _sink(self, code: str, name: str) -> Location:
+        """A well-known write-off location, made on first use (concurrent first uses make one)."""
         cache = transaction_cache(self.session)
         if ("sink", code) in cache:
             return cache[("sink", code)]
-        location = await self.session.scalar(select(Location).where(Location.code == code))
+        find = select(Location).where(Location.code == code)
+        location = await self.session.scalar(find)
         if location is None:
-            location = Location(kind=LocationKind.written_off, name=name, code=code)
-            self.session.add(location)
-            await self.session.flush()
+            now, new_id = utcnow(), uuid4()
+            insert = pg_insert if self._is_postgres else sqlite_insert
+            created = await self.session.execute(
+                insert(Location.__table__)
+                .values(
+                    id=new_id,
+                    kind=LocationKind.written_off,
+                    name=name,
+                    code=code,
+                    region="",
+                    address="",
+                    is_active=True,
+                    version=1,
+                    created_at=now,
+                    updated_at=now,
+                )
+                .on_conflict_do_nothing(index_elements=["code"])
+                .returning(Location.__table__.c.id)
+                .execution_options(**{FEED_RECORDED: True})
+            )
+            if created.scalar() is not None:  # ours: record it in the feed as the session would
+                self.session.add(
+                    SyncChange(
+                        entity=Location.__entity_name__, entity_id=new_id, op="put", version=1, changed_at=now
+                    )
+                )
+            location = await self.session.scalar(find)
         cache[("sink", code)] = location
         return location
 
@@ -427,8 +461,6 @@ class InventoryService:
             return balance
         # Two first movements into one place may race to create its row: let the database pick one.
         # The row is changed through the session just below, which records it in the feed.
-        from backend.sync.feed import FEED_RECORDED
-
         now = utcnow()
         await self.session.execute(
             pg_insert(Balance.__table__)
