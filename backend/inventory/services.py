@@ -596,9 +596,12 @@ class InventoryService:
         condition: str | None = None,
         custodian_id: UUID | None = None,
         with_contents: bool = True,
+        accepting_handover: bool = False,
     ) -> None:
         """Move a serialized asset from wherever the store has it to ``target`` (and a toolbox's tools
         with it): it is always in exactly one place."""
+        if not accepting_handover:
+            await self._supersede_handovers(asset)
         source = (await self._locations_by_id(asset.location_id)).get(asset.location_id)
         if source is not None and source.id == target.id:
             source = target  # a change of status or holder in place still leaves a ledger line
@@ -648,18 +651,29 @@ class InventoryService:
             return vehicle
         return await self.person_location(user)
 
-    async def _note_custody_conflict(
-        self, asset: Asset, item: Item, claimed_source: UUID | None, taker: User
-    ) -> None:
-        """The field says the asset came from ``claimed_source``; raise a conflict when the store
-        believed otherwise (someone else holds it, it is in transit, or at another place)."""
-        pending = await self.session.scalars(
-            select(Handover).where(Handover.asset_id == asset.id, Handover.status == HandoverStatus.pending)
+    async def _supersede_handovers(self, asset: Asset) -> None:
+        """A later recorded movement of an asset ends any hand-over of it still waiting for acceptance:
+        accepting it afterwards would pull the asset back from wherever it went."""
+        pending = list(
+            await self.session.scalars(
+                select(Handover).where(
+                    Handover.asset_id == asset.id, Handover.status == HandoverStatus.pending
+                )
+            )
         )
+        pending += transaction_cache(self.session).get(("handovers", asset.id), [])  # not flushed yet
         for handover in pending:
-            handover.status = HandoverStatus.declined
-            handover.note = "superseded: the asset was moved by a later recorded operation"
-            handover.decided_at = utcnow()
+            if handover.status == HandoverStatus.pending:
+                handover.status = HandoverStatus.declined
+                handover.note = "superseded: the asset was moved by a later recorded operation"
+                handover.decided_at = utcnow()
+
+    async def _note_custody_conflict(
+        self, asset: Asset, item: Item, claimed_source: UUID | None, taker: User, *, must_hold: bool = False
+    ) -> None:
+        """The field says the asset came from ``claimed_source`` (or, with ``must_hold``, from the
+        taker's own custody); raise a conflict when the store believed otherwise (someone else holds
+        it, nobody does, it is in transit, or at another place)."""
         held_by_other = asset.holder_id is not None and asset.holder_id != taker.id
         elsewhere = claimed_source is not None and asset.location_id != claimed_source
         unexpected_status = asset.status in (
@@ -668,7 +682,8 @@ class InventoryService:
             AssetStatus.written_off,
             AssetStatus.installed,
         )
-        if not (held_by_other or elsewhere or unexpected_status):
+        not_held = must_hold and asset.holder_id != taker.id
+        if not (held_by_other or elsewhere or unexpected_status or not_held):
             return
         where = (await self._locations_by_id(asset.location_id)).get(asset.location_id)
         holder = await self.session.get(User, asset.holder_id) if asset.holder_id else None
@@ -916,9 +931,28 @@ class InventoryService:
             raise InvalidInput("cannot hand over to oneself", field="to_user_id", code="SAME_USER")
         item, asset, qty, size = await self._resolve_stock(stock)
         if asset is not None:
-            await self._note_custody_conflict(asset, item, None, giver)
+            if asset.vehicle_location_id is not None:
+                raise InvalidInput(
+                    "vans are assigned, not handed over", field="asset_id", code="USE_VEHICLE_ASSIGN"
+                )
+            await self._note_custody_conflict(asset, item, None, giver, must_hold=True)
+            if asset.holder_id != giver.id or asset.status != AssetStatus.in_custody:
+                # The giver had it in hand whatever the store believed: record that first, so the
+                # hand-over starts from their custody (and a decline leaves it there).
+                await self._move_asset(
+                    Operation.transfer,
+                    asset,
+                    item,
+                    await self.person_location(giver),
+                    status=AssetStatus.in_custody,
+                    holder_id=giver.id,
+                )
+            else:
+                await self._supersede_handovers(asset)
             source_id = asset.location_id
             asset.status = AssetStatus.in_transit
+            if item.kind == ItemKind.spare_unit:  # a spare in transit is not in the serviceable pool
+                self._shortage_checks.add((item.id, asset.region))
         else:
             if from_location_id is not None:
                 source = await self.location(from_location_id, "from_location_id")
@@ -943,6 +977,8 @@ class InventoryService:
             note=op.reason,
         )
         self.session.add(handover)
+        if asset is not None:
+            transaction_cache(self.session).setdefault(("handovers", asset.id), []).append(handover)
         self._result.handover_id = handover.id
         return await self._finish()
 
@@ -992,6 +1028,7 @@ class InventoryService:
                     target,
                     status=AssetStatus.in_custody,
                     holder_id=receiver.id,
+                    accepting_handover=True,
                 )
             else:
                 source = (await self._locations_by_id(handover.from_location_id))[handover.from_location_id]
@@ -1007,6 +1044,8 @@ class InventoryService:
         else:
             if asset is not None and asset.status == AssetStatus.in_transit:
                 asset.status = AssetStatus.in_custody
+                if item.kind == ItemKind.spare_unit:
+                    self._shortage_checks.add((item.id, asset.region))
             giver = await self.session.get(User, handover.from_user_id)
             await self._raise(
                 ExceptionKind.custody_conflict,
