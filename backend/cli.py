@@ -1,4 +1,4 @@
-"""fieldq: serve | migrate | seed | import | user | vapid"""
+"""fieldq: serve | migrate | seed | import | inventory | user | vapid"""
 
 from __future__ import annotations
 
@@ -275,6 +275,45 @@ def _run_import(kind: str, file: Path, **options):
         ) from exc
     console.print(f"{summary.rows:,} rows in {time.perf_counter() - started:.1f} s.")
     return summary
+
+
+@main.group()
+def inventory() -> None:
+    """Inventory upkeep."""
+
+
+@inventory.command("check")
+@click.option("--repair", is_flag=True, help="Set every drifted balance to what the ledger says.")
+def inventory_check(repair: bool) -> None:
+    """Compare every balance with the sum of its ledger (exit 1 on drift unless repaired)."""
+    from backend.inventory.services import InventoryService
+
+    settings = _settings()
+
+    async def run():
+        engine, factory = _session_factory(settings)
+        try:
+            async with factory() as session, session.begin():
+                service = InventoryService(session)
+                drift = await service.balance_drift()
+                if repair and drift:
+                    await service.rebuild_balances()
+                return drift
+        finally:
+            await engine.dispose()
+
+    drift = asyncio.run(run())
+    if not drift:
+        console.print("Every balance equals its ledger.")
+        return
+    table = Table("location", "item", "size", "balance", "ledger")
+    for (location_id, item_id, size), stored, ledger in drift[:50]:
+        table.add_row(str(location_id), str(item_id), size, str(stored), str(ledger))
+    console.print(table)
+    if repair:
+        console.print(f"{len(drift)} balance(s) set to their ledger sums.")
+        return
+    raise click.ClickException(f"{len(drift)} balance(s) differ from the ledger; run with --repair")
 
 
 @main.group()

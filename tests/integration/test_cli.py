@@ -103,3 +103,20 @@ def test_vapid_generates_then_keeps_the_key(cli_env, tmp_path):
     second = invoke("vapid")
     assert "Kept the existing" in second.output
     assert second.output.strip().splitlines()[-1].split()[-1] == public
+
+
+def test_inventory_check_finds_and_repairs_drift_from_the_ledger(cli_env, tmp_path):
+    import sqlite3
+
+    assert invoke("migrate").exit_code == 0
+    seeded = invoke("seed", "--demo", "--installed-units", "300")
+    assert seeded.exit_code == 0, seeded.output
+    clean = invoke("inventory", "check")
+    assert clean.exit_code == 0 and "Every balance equals its ledger" in clean.output
+    with sqlite3.connect(tmp_path / "data" / "fieldq.db") as db:
+        db.execute("UPDATE balance SET qty = qty + 5 WHERE id = (SELECT id FROM balance ORDER BY id LIMIT 1)")
+    drifted = CliRunner().invoke(main, ["inventory", "check"])
+    assert drifted.exit_code == 1 and "1 balance(s) differ" in drifted.output
+    repaired = invoke("inventory", "check", "--repair")
+    assert repaired.exit_code == 0 and "set to their ledger sums" in repaired.output
+    assert invoke("inventory", "check").exit_code == 0
