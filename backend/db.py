@@ -17,9 +17,9 @@ from uuid import UUID, uuid4
 from advanced_alchemy.extensions.litestar import AsyncSessionConfig, SQLAlchemyAsyncConfig
 from advanced_alchemy.types import DateTimeUTC
 from litestar.di import NamedDependency
-from sqlalchemy import event
+from sqlalchemy import Table, event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import declared_attr
+from sqlalchemy.orm import Session, declared_attr
 from sqlmodel import Field, SQLModel
 
 from backend.settings import Settings
@@ -137,12 +137,35 @@ def import_all_models() -> None:
 
 
 TRANSACTION_CACHE_KEY = "fieldq_transaction_cache"
+QUEUED_ROWS_KEY = "fieldq_queued_rows"
 
 
 def transaction_cache(session: AsyncSession) -> dict[Any, Any]:
     """A dict that lives as long as the session's current transaction (cleared on commit and
     rollback by the listeners in ``backend.sync.feed``): rows locked or read in this transaction."""
     return session.info.setdefault(TRANSACTION_CACHE_KEY, {})
+
+
+def queue_insert(session: AsyncSession, table: Table, row: dict[str, Any]) -> None:
+    """Insert ``row`` into ``table`` with the session's next flush (or at commit), as part of one
+    multi-row statement per table, parent tables first. For append-only rows
+    written in volume (ledger lines) where an ORM object each would cost more than the write itself;
+    the row must carry every column value, defaults included. Dropped if the transaction rolls back."""
+    session.info.setdefault(QUEUED_ROWS_KEY, {}).setdefault(table, []).append(row)
+
+
+def is_queued(session: AsyncSession, table: Table, row: dict[str, Any]) -> bool:
+    return any(queued is row for queued in session.info.get(QUEUED_ROWS_KEY, {}).get(table, ()))
+
+
+def write_queued_rows(session: Session) -> None:
+    queued = session.info.pop(QUEUED_ROWS_KEY, None)
+    if queued:
+        connection = session.connection()
+        # Parents before children, whatever order the rows were queued in.
+        order = {table: index for index, table in enumerate(SQLModel.metadata.sorted_tables)}
+        for table in sorted(queued, key=lambda t: order.get(t, len(order))):
+            connection.execute(table.insert(), queued[table])
 
 
 async def begin_write(session: AsyncSession) -> None:

@@ -26,14 +26,14 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.auth.models import Role, Team, User
 from backend.auth.services import CurrentUser, led_team_ids
-from backend.db import begin_write, transaction_cache, utcnow
+from backend.db import begin_write, is_queued, queue_insert, transaction_cache, utcnow
 from backend.errors import Conflict, Forbidden, InvalidInput, NotFound
 from backend.events import SpareShortageAppeared, record_event
 from backend.inventory.models import (
@@ -64,6 +64,10 @@ from backend.sync.models import ExceptionKind, SyncChange
 CONSUMED_CODE = "CONSUMED"
 WRITTEN_OFF_CODE = "WRITTEN-OFF"
 SERVICEABLE_STATUSES = (AssetStatus.in_stock, AssetStatus.in_custody)
+# Ledger rows are written as plain rows (``queue_insert``), not ORM objects: they are append-only and
+# the volume is high, and nothing reads them back within the operation.
+OPERATION_TABLE = InventoryOperation.__table__
+MOVEMENT_TABLE = Movement.__table__
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -181,7 +185,7 @@ class InventoryService:
         self._op: OperationContext | None = None
         self._result: OperationResult | None = None
         self._line = 0
-        self._record: InventoryOperation | None = None
+        self._record: dict[str, Any] | None = None
         self._shortage_checks: set[tuple[UUID, str]] = set()
 
     # --- lookups that refuse unknown records -----------------------------------------------------
@@ -405,23 +409,26 @@ class InventoryService:
         if earlier is None and op.move_id not in cache.get("new_move_ids", ()):
             earlier = await self.session.get(InventoryOperation, op.move_id)
         if earlier is not None:
-            return OperationResult.from_json(earlier.result)
+            return OperationResult.from_json(
+                earlier["result"] if isinstance(earlier, dict) else earlier.result
+            )
         self._op = op
         self._line = 0
         self._result = OperationResult(move_id=op.move_id, operation=operation)
-        # Added first, so its row precedes its movements in any flush; its result is filled in at the end
-        # (before the row is written, unless something flushed mid-operation).
-        self._record = InventoryOperation(
-            move_id=op.move_id,
-            operation=operation,
-            actor_id=op.actor.id,
-            job_id=op.job_id,
-            recorded_at=op.recorded_at or utcnow(),
-            args=op.args,
-            result={},
-        )
-        self.session.add(self._record)
-        transaction_cache(self.session)[("operation", op.move_id)] = self._record
+        # Queued first, so its row precedes its movements; its result is filled in at the end (before
+        # the row is written, unless something flushed mid-operation: then it is updated).
+        self._record = {
+            "move_id": op.move_id,
+            "operation": str(operation),
+            "actor_id": op.actor.id,
+            "job_id": op.job_id,
+            "recorded_at": op.recorded_at or utcnow(),
+            "received_at": utcnow(),
+            "args": op.args,
+            "result": {},
+        }
+        queue_insert(self.session, OPERATION_TABLE, self._record)
+        cache[("operation", op.move_id)] = self._record
         return None
 
     async def _finish(self) -> OperationResult:
@@ -432,7 +439,13 @@ class InventoryService:
                 await self.check_spare_shortage(item_id, region)
             self._shortage_checks.clear()
         result = self._result
-        self._record.result = result.to_json()
+        self._record["result"] = result.to_json()
+        if not is_queued(self.session, OPERATION_TABLE, self._record):
+            await self.session.execute(
+                update(OPERATION_TABLE)
+                .where(OPERATION_TABLE.c.move_id == self._record["move_id"])
+                .values(result=self._record["result"])
+            )
         self._op, self._result, self._record = None, None, None
         return result
 
@@ -491,7 +504,7 @@ class InventoryService:
         size: str = "",
         condition: str | None = None,
         custodian_id: UUID | None = None,
-    ) -> tuple[Movement, int | None]:
+    ) -> tuple[UUID, int | None]:
         """Write one ledger line and move the balances with it; returns the line and the source's
         balance afterwards (None when there is no source)."""
         assert self._op is not None and self._result is not None
@@ -506,27 +519,35 @@ class InventoryService:
             balance.qty = (balance.qty or 0) + delta
             if source is not None and location_id == source.id:
                 source_after = balance.qty
-        movement = Movement(
-            move_id=self._op.move_id,
-            line=self._line,
-            operation=operation,
-            from_location_id=source.id if source else None,
-            to_location_id=target.id if target else None,
-            item_id=item.id,
-            asset_id=asset.id if asset else None,
-            size=size,
-            qty=qty,
-            condition=condition,
-            job_id=self._op.job_id,
-            actor_id=self._op.actor.id,
-            custodian_id=custodian_id,
-            reason=self._op.reason,
-            recorded_at=self._op.recorded_at or utcnow(),
+        now, movement_id = utcnow(), uuid4()
+        queue_insert(
+            self.session,
+            MOVEMENT_TABLE,
+            {
+                "id": movement_id,
+                "created_at": now,
+                "updated_at": now,
+                "move_id": self._op.move_id,
+                "line": self._line,
+                "operation": str(operation),
+                "from_location_id": source.id if source else None,
+                "to_location_id": target.id if target else None,
+                "item_id": item.id,
+                "asset_id": asset.id if asset else None,
+                "size": size,
+                "qty": qty,
+                "condition": condition,
+                "job_id": self._op.job_id,
+                "actor_id": self._op.actor.id,
+                "custodian_id": custodian_id,
+                "reason": self._op.reason,
+                "recorded_at": self._op.recorded_at or now,
+                "received_at": now,
+            },
         )
         self._line += 1
-        self.session.add(movement)
-        self._result.movement_ids.append(movement.id)
-        return movement, source_after
+        self._result.movement_ids.append(movement_id)
+        return movement_id, source_after
 
     async def _raise(self, kind: str, message: str, *, user_id: UUID | None, **refs: Any) -> None:
         assert self._op is not None and self._result is not None

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session
 from sqlmodel import SQLModel
 
-from backend.db import TRANSACTION_CACHE_KEY, SyncedEntity, utcnow
+from backend.db import QUEUED_ROWS_KEY, TRANSACTION_CACHE_KEY, SyncedEntity, utcnow, write_queued_rows
 from backend.events import install_event_delivery
 from backend.sync.models import SyncChange
 
@@ -67,6 +67,14 @@ def _write_feed_rows(session: Session, _flush_context: Any) -> None:
     rows = session.info.pop(_PENDING_KEY, None)
     if rows:
         session.connection().execute(insert(SyncChange.__table__), rows)
+    write_queued_rows(session)
+
+
+def _flush_before_commit(session: Session) -> None:
+    # Rows queued with ``queue_insert`` after the last flush (or in a transaction with nothing else to
+    # flush) are written here, after the objects they may refer to.
+    session.flush()
+    write_queued_rows(session)
 
 
 def _record_synced_writes(session: Session, _flush_context: Any, _instances: Any) -> None:
@@ -85,6 +93,7 @@ def _forget_touched(session: Session, *_args: Any) -> None:
     session.info.pop(_TOUCHED_KEY, None)
     session.info.pop(_PENDING_KEY, None)
     session.info.pop(TRANSACTION_CACHE_KEY, None)
+    session.info.pop(QUEUED_ROWS_KEY, None)
 
 
 def touch(entity: SyncedEntity) -> None:
@@ -158,6 +167,7 @@ def install_change_recorder() -> None:
         return
     event.listen(Session, "before_flush", _record_synced_writes)
     event.listen(Session, "after_flush", _write_feed_rows)
+    event.listen(Session, "before_commit", _flush_before_commit)
     event.listen(Session, "after_commit", _forget_touched)
     event.listen(Session, "after_rollback", _forget_touched)
     event.listen(Session, "do_orm_execute", _refuse_bulk_writes)
