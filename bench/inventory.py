@@ -267,8 +267,8 @@ def _current(user: User) -> CurrentUser:
     )
 
 
-def _op(actor: CurrentUser, job_id: UUID | None = None) -> OperationContext:
-    return OperationContext(actor=actor, move_id=uuid4(), job_id=job_id)
+def _op(actor: CurrentUser, job_id: UUID | None = None, move_id: UUID | None = None) -> OperationContext:
+    return OperationContext(actor=actor, move_id=move_id or uuid4(), job_id=job_id)
 
 
 async def seed_world(
@@ -340,30 +340,43 @@ async def seed_world(
 Operation = Callable[[InventoryService], Awaitable[Any]]
 
 
-def movement_ops(world: World, count: int) -> list[Operation]:
+def movement_ops(world: World, count: int, technicians: int | None = None) -> list[Operation]:
     """A realistic mix, each op one ledger line: per technician and part, take 3 to the person, 3 to
     the van, consume 1 from the van on a job, return 1 from the person: balances stay positive."""
     depot = world.depots[REGIONS[0]]
     ops: list[Operation] = []
     for index in range(count):
         step, rest = index % 4, index // 4
-        tech = world.techs[rest % len(world.techs)]
-        item_id = world.parts[(rest // len(world.techs)) % len(world.parts)]
+        techs = world.techs[:technicians] if technicians else world.techs
+        tech = techs[rest % len(techs)]
+        item_id = world.parts[(rest // len(techs)) % len(world.parts)]
 
-        def make(step=step, tech=tech, item_id=item_id) -> Operation:
+        move_id = uuid4()
+
+        def make(step=step, tech=tech, item_id=item_id, move_id=move_id) -> Operation:
             if step == 0:
-                return lambda s: s.checkout(_op(tech), Stock(item_id=item_id, qty=3), from_location_id=depot)
+                return lambda s: s.checkout(
+                    _op(tech, move_id=move_id), Stock(item_id=item_id, qty=3), from_location_id=depot
+                )
             if step == 1:
                 return lambda s: s.checkout(
-                    _op(tech), Stock(item_id=item_id, qty=3), from_location_id=depot, to_vehicle=True
+                    _op(tech, move_id=move_id),
+                    Stock(item_id=item_id, qty=3),
+                    from_location_id=depot,
+                    to_vehicle=True,
                 )
             if step == 2:
-                return lambda s: s.consume(_op(tech, job_id=uuid4()), item_id=item_id, qty=1)
+                return lambda s: s.consume(_op(tech, job_id=uuid4(), move_id=move_id), item_id=item_id, qty=1)
             return lambda s: s.return_(
-                _op(tech), Stock(item_id=item_id, qty=1), to_location_id=depot, condition=Condition.ok
+                _op(tech, move_id=move_id),
+                Stock(item_id=item_id, qty=1),
+                to_location_id=depot,
+                condition=Condition.ok,
             )
 
-        ops.append(make())
+        operation = make()
+        operation.move_id = move_id  # known up front, as a sync push knows its batch's move_ids
+        ops.append(operation)
     return ops
 
 
@@ -384,7 +397,11 @@ async def run_ops(
     for first in range(0, len(ops), per_transaction):
         async with factory() as session:
             service = InventoryService(session)
-            for op in ops[first : first + per_transaction]:
+            batch = ops[first : first + per_transaction]
+            move_ids = [getattr(op, "move_id", None) for op in batch]
+            if per_transaction > 1 and all(move_ids):
+                await service.preload_operations(move_ids)  # one lookup per batch, like a sync push
+            for op in batch:
                 await op(service)
             await session.commit()
     return time.perf_counter() - started
@@ -398,8 +415,9 @@ async def measure_movements(
     scenario: str,
     count: int,
     per_transaction: int,
+    technicians: int | None = None,
 ) -> Row:
-    ops = movement_ops(world, count)
+    ops = movement_ops(world, count, technicians)
     await run_ops(factory, movement_ops(world, 40), per_transaction)  # warm the pool and caches
     movements_before = await _count(factory, Movement)
     operations_before = await _count(factory, InventoryOperation)
@@ -829,6 +847,14 @@ async def run_database(database: Database, options: Options) -> list[Row]:
             label,
             batched,
             measure_movements(label, factory, counter, world, batched, options.batched_ops, BATCH),
+        )
+        # The shape of a sync push: one technician's phone sends its day's operations in batches.
+        one_phone = f"one technician's push, {BATCH} ops/txn"
+        await _attempt(
+            rows,
+            label,
+            one_phone,
+            measure_movements(label, factory, counter, world, one_phone, options.batched_ops, BATCH, 1),
         )
         await _attempt(
             rows,
