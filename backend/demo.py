@@ -646,13 +646,4 @@ class _DemoInventory:
         self.advance("vans")
 
 
-def _current(user: User) -> CurrentUser:
-    return CurrentUser(
-        id=user.id,
-        username=user.username,
-        display_name=user.display_name,
-        role=user.role,
-        team_id=user.team_id,
-        session_id=uuid4(),
-        client_id=None,
-    )
+_current = CurrentUser.acting_as

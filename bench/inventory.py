@@ -255,16 +255,7 @@ class World:
     spares: dict[tuple[UUID, str], list[UUID]] = field(default_factory=dict)  # in stock, per model+region
 
 
-def _current(user: User) -> CurrentUser:
-    return CurrentUser(
-        id=user.id,
-        username=user.username,
-        display_name=user.display_name,
-        role=user.role,
-        team_id=user.team_id,
-        session_id=uuid4(),
-        client_id=None,
-    )
+_current = CurrentUser.acting_as
 
 
 def _op(actor: CurrentUser, job_id: UUID | None = None, move_id: UUID | None = None) -> OperationContext:

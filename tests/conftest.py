@@ -195,3 +195,17 @@ def as_role(client: TestClient):
 
 def settings_with(settings: Settings, **changes) -> Settings:
     return replace(settings, **changes)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def live_server(request, tmp_path) -> Iterator[str]:
+    """A real FieldQ server process (migrated, demo company seeded) on SQLite and on PostgreSQL."""
+    from tests.live import live_fieldq
+
+    url = None
+    if request.param == "postgres":
+        pg = request.getfixturevalue("pg_server")
+        url = pg.create("fieldq_live").replace("+psycopg", "+asyncpg")
+        request.addfinalizer(lambda: pg.drop(url.replace("+asyncpg", "+psycopg")))
+    with live_fieldq(tmp_path, url) as base:
+        yield base

@@ -38,16 +38,7 @@ Factory = async_sessionmaker[AsyncSession]
 # --- who acts ----------------------------------------------------------------------------------------
 
 
-def current_user(user: User) -> CurrentUser:
-    return CurrentUser(
-        id=user.id,
-        username=user.username,
-        display_name=user.display_name,
-        role=user.role,
-        team_id=user.team_id,
-        session_id=uuid4(),
-        client_id=None,
-    )
+current_user = CurrentUser.acting_as
 
 
 async def load_actors(factory: Factory) -> dict[str, CurrentUser]:

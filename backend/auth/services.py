@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import msgspec
 from sqlalchemy import delete, select, update
@@ -75,6 +75,19 @@ class CurrentUser:
     @property
     def sees_everything(self) -> bool:
         return self.role in (Role.manager, Role.quality)
+
+    @classmethod
+    def acting_as(cls, user: User) -> CurrentUser:
+        """``user`` acting outside an HTTP request (the CLI, the demo seed, benchmarks, tests)."""
+        return cls(
+            id=user.id,
+            username=user.username,
+            display_name=user.display_name,
+            role=user.role,
+            team_id=user.team_id,
+            session_id=uuid4(),
+            client_id=None,
+        )
 
 
 def user_read(user: User) -> UserRead:

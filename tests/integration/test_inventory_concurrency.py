@@ -7,22 +7,8 @@ import asyncio
 import uuid
 
 import httpx
-import pytest
-
-from tests.live import live_fieldq
 
 CONSUMPTIONS = 50
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def server(request, tmp_path):
-    url = None
-    if request.param == "postgres":
-        pg = request.getfixturevalue("pg_server")
-        url = pg.create("fieldq_live").replace("+psycopg", "+asyncpg")
-        request.addfinalizer(lambda: pg.drop(url.replace("+asyncpg", "+psycopg")))
-    with live_fieldq(tmp_path, url) as base:
-        yield base
 
 
 def _login(http: httpx.Client, username: str) -> dict[str, str]:
@@ -105,10 +91,10 @@ async def _consume_concurrently(
         )
 
 
-def test_concurrent_consumptions_from_one_van_leave_the_balance_exact(server):
-    manager, tech, belt_id, van_location = _prepare_van(server)
+def test_concurrent_consumptions_from_one_van_leave_the_balance_exact(live_server):
+    manager, tech, belt_id, van_location = _prepare_van(live_server)
     move_ids = [str(uuid.uuid4()) for _ in range(CONSUMPTIONS)]
-    responses = asyncio.run(_consume_concurrently(server, tech, belt_id, move_ids))
+    responses = asyncio.run(_consume_concurrently(live_server, tech, belt_id, move_ids))
     assert [r.status_code for r in responses] == [201] * CONSUMPTIONS, [
         r.text for r in responses if r.status_code != 201
     ]
@@ -117,11 +103,11 @@ def test_concurrent_consumptions_from_one_van_leave_the_balance_exact(server):
     assert raised == 10
 
     # Every phone retries every push at once: nothing changes.
-    replays = asyncio.run(_consume_concurrently(server, tech, belt_id, move_ids))
+    replays = asyncio.run(_consume_concurrently(live_server, tech, belt_id, move_ids))
     assert {r.status_code for r in replays} == {200}
     assert all(r.json()["duplicate"] for r in replays)
 
-    with httpx.Client(base_url=server, timeout=30) as http:
+    with httpx.Client(base_url=live_server, timeout=30) as http:
         stock = http.get(f"/api/inventory/locations/{van_location}/stock", headers=manager).json()["stock"]
         assert [(b["sku"], b["qty"]) for b in stock] == [("BELT-LT", 40 - CONSUMPTIONS)]
         exceptions = http.get("/api/exceptions?kind=stock_discrepancy&limit=100", headers=manager).json()
