@@ -485,11 +485,13 @@ class InventoryViews:
     async def asset_history(self, current: CurrentUser, asset_id: UUID) -> AssetHistory:
         asset = await self.get_asset(current, asset_id)
         item = await self.session.get(Item, asset.item_id)
-        movements = await self.session.scalars(
-            select(Movement)
-            .where(Movement.asset_id == asset.id)
-            .order_by(Movement.received_at, Movement.line)
-        )
+        statement = select(Movement).where(Movement.asset_id == asset.id)
+        if current.role == Role.technician:
+            # Another technician's custody of the same tool, and the jobs it went to, are not theirs to see.
+            statement = statement.where(
+                or_(Movement.custodian_id.is_(None), Movement.custodian_id == current.id)
+            )
+        movements = await self.session.scalars(statement.order_by(Movement.received_at, Movement.line))
         services = await self.session.scalars(
             select(AssetService).where(AssetService.asset_id == asset.id).order_by(AssetService.performed_at)
         )

@@ -623,3 +623,19 @@ def test_overdue_lists_tools_past_their_return_date(client, as_role, world):
     assert [
         a["serial"] for a in client.get("/api/inventory/overdue", headers=as_role("supervisor1")).json()
     ] == ["TW-OLD"]
+
+
+def test_a_technician_sees_only_their_own_part_of_a_tools_history(client, as_role, world, seeded):
+    asset_id = _receive(client, world, world["meter"], assets=[{"serial": "MM-H"}])["asset_ids"][0]
+    depot = world["depot"]["id"]
+    _op(client, "checkout", as_role("tech1"), asset_id=asset_id, from_location_id=depot, job_id=_id())
+    _op(client, "return", as_role("tech1"), asset_id=asset_id, to_location_id=depot, condition="ok")
+    _op(client, "checkout", as_role("tech2"), asset_id=asset_id, from_location_id=depot)
+    full = client.get(f"/api/inventory/assets/{asset_id}/history", headers=as_role("supervisor1")).json()
+    assert [m["operation"] for m in full["movements"]] == ["receive", "checkout", "return", "checkout"]
+    own = client.get(f"/api/inventory/assets/{asset_id}/history", headers=as_role("tech2")).json()
+    assert [m["operation"] for m in own["movements"]] == ["receive", "checkout"]
+    assert {m["custodian_id"] for m in own["movements"]} == {None, seeded["tech2"]}
+    assert (
+        client.get(f"/api/inventory/assets/{asset_id}/history", headers=as_role("tech1")).status_code == 404
+    )
