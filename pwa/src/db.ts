@@ -108,9 +108,18 @@ export async function loadSession(): Promise<Session | null> {
   return session;
 }
 
-/** Ends the local login. Client ids, prefs and the outbox stay: they outlive a login. */
+/** `meta` keys under this prefix hold data of the signed-in user; they go when the login ends. */
+export const USER_CACHE_PREFIX = 'user-cache:';
+
+/**
+ * Ends the local login and forgets what was cached for that user (the next person to sign in on
+ * this phone must not see it). Client ids, prefs and the outbox stay: they outlive a login.
+ */
 export async function clearSession(): Promise<void> {
-  await db.session.delete(SESSION_KEY);
+  await db.transaction('rw', db.session, db.meta, async () => {
+    await db.session.delete(SESSION_KEY);
+    await db.meta.where('key').startsWith(USER_CACHE_PREFIX).delete();
+  });
 }
 
 /** Updates the stored session only if it is still the same login (same refresh token). */

@@ -36,7 +36,9 @@ def _missing(reason: str) -> None:
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if not (PWA_DIST / "index.html").exists():
         _missing("the PWA is not built (make build)")
-    with live_fieldq(tmp_path_factory.mktemp("e2e-data"), FIELDQ_PWA_DIST=str(PWA_DIST)) as base:
+    with live_fieldq(
+        tmp_path_factory.mktemp("e2e-data"), demo_inventory=True, FIELDQ_PWA_DIST=str(PWA_DIST)
+    ) as base:
         yield base
 
 

@@ -48,6 +48,23 @@ export const en = {
 
   'update.available': 'Update available',
   'update.reload': 'Reload',
+
+  'custody.title': 'What I hold',
+  'custody.updated': 'As of {time}',
+  'custody.unavailable': 'Not available offline yet: connect once to load what you hold.',
+  'custody.empty': 'Nothing is checked out to you.',
+  'custody.vehicle': 'Vehicle',
+  'custody.tools': 'Toolbox and tools',
+  'custody.stock': 'Uniforms, parts and consumables',
+  'custody.size': 'Size {size}',
+  'custody.dueOn': '{kind} due {date}',
+  'custody.overdueOn': '{kind} overdue since {date}',
+  'custody.returnBy': 'Return by {date}',
+  'custody.due.calibration': 'Calibration',
+  'custody.due.inspection': 'Inspection',
+  'custody.due.maintenance': 'Maintenance',
+  'custody.overdueCount': '{count} item(s) overdue: return or service them.',
+  'custody.handoversWaiting': '{count} hand-over(s) waiting for you to accept.',
 } as const;
 
 export type MessageKey = keyof typeof en;

@@ -49,4 +49,21 @@ export const zhCN: Record<MessageKey, string> = {
 
   'update.available': '有可用更新',
   'update.reload': '重新加载',
+
+  'custody.title': '我保管的物品',
+  'custody.updated': '更新于 {time}',
+  'custody.unavailable': '尚无离线数据：请联网一次以加载您保管的物品。',
+  'custody.empty': '您名下没有领用的物品。',
+  'custody.vehicle': '车辆',
+  'custody.tools': '工具箱和工具',
+  'custody.stock': '工服、备件和耗材',
+  'custody.size': '尺码 {size}',
+  'custody.dueOn': '{kind}到期：{date}',
+  'custody.overdueOn': '{kind}已逾期（{date}）',
+  'custody.returnBy': '请于 {date} 前归还',
+  'custody.due.calibration': '校准',
+  'custody.due.inspection': '检验',
+  'custody.due.maintenance': '保养',
+  'custody.overdueCount': '{count} 件物品已逾期：请归还或送检。',
+  'custody.handoversWaiting': '有 {count} 项移交等待您确认接收。',
 };

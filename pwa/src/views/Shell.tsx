@@ -4,6 +4,7 @@ import { isMessageKey, t } from '../i18n';
 import { onlineStore } from '../net';
 import { offlineReadyStore } from '../pwa';
 import { useStore } from '../store';
+import { CustodyCard } from './CustodyCard';
 import { LangSwitch } from './LangSwitch';
 import { Logo } from './Logo';
 import { NetStatus } from './NetStatus';
@@ -70,6 +71,7 @@ export function Shell({ session }: { session: Session }) {
           {user.must_change_password && <p class="notice">{t('shell.mustChangePassword')}</p>}
           {offlineReady && <p class="offline-ready">{t('shell.offlineReady')}</p>}
         </section>
+        {(user.role === 'technician' || user.role === 'supervisor') && <CustodyCard userId={user.id} />}
       </main>
     </div>
   );
