@@ -22,7 +22,7 @@ from litestar.exceptions import (
 )
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
-from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
 log = logging.getLogger("fieldq.errors")
@@ -217,6 +217,25 @@ def operational_error_handler(_request: Request, exc: OperationalError) -> Respo
     return _json(503, "DATABASE_UNAVAILABLE", "the database is unavailable", headers={"Retry-After": "5"})
 
 
+# PostgreSQL conditions that are the database's way of saying "try again" or "that value is too big";
+# asyncpg surfaces them as a generic DBAPIError, so they are told apart by their SQLSTATE.
+RETRYABLE_SQLSTATES = {"40001": "serialization failure", "40P01": "deadlock", "55P03": "lock not available"}
+OUT_OF_RANGE_SQLSTATES = {"22003", "22008"}
+
+
+def dbapi_error_handler(request: Request, exc: DBAPIError) -> Response:
+    sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    if sqlstate in RETRYABLE_SQLSTATES:
+        log.info("retryable database conflict (%s): %s", RETRYABLE_SQLSTATES[sqlstate], exc.orig)
+        return _json(
+            503, "BUSY", "the database is busy with a conflicting change; retry", headers={"Retry-After": "1"}
+        )
+    if sqlstate in OUT_OF_RANGE_SQLSTATES:
+        log.warning("value out of range: %s", exc.orig)
+        return _json(400, "INVALID_INPUT", "a number or date in the request is out of range")
+    return internal_error_handler(request, exc)
+
+
 def internal_error_handler(_request: Request, exc: Exception) -> Response:
     log.exception("unhandled error", exc_info=exc)
     return _json(500, "INTERNAL", "internal error")
@@ -230,6 +249,7 @@ EXCEPTION_HANDLERS = {
     StaleDataError: stale_data_handler,
     DataError: data_error_handler,
     OperationalError: operational_error_handler,
+    DBAPIError: dbapi_error_handler,
     Exception: internal_error_handler,
 }
 

@@ -303,7 +303,7 @@ def _when(errors: _Errors, row: CsvRow, column: str) -> datetime | None:
         return None
     try:
         parsed = parse_when(value)
-    except ValueError:
+    except (ValueError, OverflowError):
         errors.add(row.row, column, f"{value!r} is not a date (YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS][+08:00])")
         return None
     if not (1970 <= parsed.year <= 2200):

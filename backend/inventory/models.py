@@ -103,6 +103,7 @@ class Operation(StrEnum):
     vehicle_unassign = "vehicle_unassign"
     uniform_issue = "uniform_issue"
     kit_content = "kit_content"  # a tool that moved because its toolbox moved
+    handover_decision = "handover_decision"  # an operation record; its movement lines are ``transfer``
 
 
 class Item(SyncedEntity, table=True):

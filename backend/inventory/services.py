@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -155,6 +155,44 @@ class SpareReportRow:
     in_repair: int
     in_transit: int
     shortage: int
+
+
+# A phone's clock can be wrong, but not by years: beyond this a time is a bug or an attack, and far
+# enough out it would overflow date arithmetic (next due dates) or the conversion to UTC.
+DEVICE_TIME_PAST = timedelta(days=3 * 365)
+DEVICE_TIME_FUTURE = timedelta(days=1)
+EARLIEST_DATE = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST_DATE = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def check_device_time(value: datetime | None, field_name: str) -> None:
+    """A time recorded on a device (when it happened): within the last three years, not tomorrow."""
+    if value is None:
+        return
+    now = utcnow()
+    try:
+        in_range = now - DEVICE_TIME_PAST <= value <= now + DEVICE_TIME_FUTURE
+    except (TypeError, OverflowError):  # naive, or beyond what UTC arithmetic can hold
+        in_range = False
+    if not in_range:
+        raise InvalidInput(
+            f"{field_name} must be a time with its offset, within the last three years and not in the future",
+            field=field_name,
+        )
+
+
+def check_date(value: datetime | None, field_name: str) -> None:
+    """A planned date (a due date): with an offset, between 2000 and 2200."""
+    if value is None:
+        return
+    try:
+        in_range = EARLIEST_DATE <= value < LATEST_DATE
+    except (TypeError, OverflowError):
+        in_range = False
+    if not in_range:
+        raise InvalidInput(
+            f"{field_name} must be a date with its offset between 2000 and 2200", field=field_name
+        )
 
 
 def required_spares(installed: int, ratio: float, minimum: int) -> int:
@@ -403,15 +441,23 @@ class InventoryService:
 
     async def _begin(self, operation: str, op: OperationContext) -> OperationResult | None:
         """Start an operation; returns the stored result when ``move_id`` was seen before."""
+        check_device_time(op.recorded_at, "recorded_at")
         await begin_write(self.session)
         cache = transaction_cache(self.session)
         earlier = cache.get(("operation", op.move_id))
         if earlier is None and op.move_id not in cache.get("new_move_ids", ()):
             earlier = await self.session.get(InventoryOperation, op.move_id)
         if earlier is not None:
-            return OperationResult.from_json(
-                earlier["result"] if isinstance(earlier, dict) else earlier.result
-            )
+            stored = earlier if isinstance(earlier, dict) else earlier.__dict__
+            if stored["actor_id"] != op.actor.id or stored["operation"] != str(operation):
+                # Someone else's operation (or another kind) under this move_id: answering with its
+                # result would drop this one silently.
+                raise Conflict(
+                    "this move_id was already used for a different operation",
+                    field="move_id",
+                    code="MOVE_ID_REUSED",
+                )
+            return OperationResult.from_json(stored["result"])
         self._op = op
         self._line = 0
         self._result = OperationResult(move_id=op.move_id, operation=operation)
@@ -643,13 +689,26 @@ class InventoryService:
             asset.condition = condition
         if item.kind == ItemKind.spare_unit:
             self._shortage_checks.add((item.id, asset.region))
+        if operation != Operation.kit_content and asset.parent_asset_id is not None:
+            asset.parent_asset_id = None  # a tool moved on its own has left its toolbox
         if with_contents and item.kind == ItemKind.toolbox:
-            children = await self.session.scalars(
+            # Only the tools that are in the box travel with it: one that someone took out, lost or
+            # sent to repair stays where the store has it (and is no longer part of the kit).
+            statement = (
                 select(Asset)
                 .where(Asset.parent_asset_id == asset.id)
+                .order_by(Asset.id)
                 .execution_options(populate_existing=True)
             )
-            for child in list(children):
+            if self._is_postgres:
+                statement = statement.with_for_update()
+            for child in list(await self.session.scalars(statement)):
+                if child.location_id != (source.id if source else None) or child.status not in (
+                    *SERVICEABLE_STATUSES,
+                    AssetStatus.in_transit,
+                ):
+                    child.parent_asset_id = None
+                    continue
                 child_item = await self.item(child.item_id)
                 await self._move_asset(
                     Operation.kit_content,
@@ -661,6 +720,14 @@ class InventoryService:
                     custodian_id=custodian_id,
                     with_contents=False,
                 )
+
+    @staticmethod
+    def _refuse_van(asset: Asset | None) -> None:
+        # A van is also a location (its load space); it moves only by assignment, so the two agree.
+        if asset is not None and asset.vehicle_location_id is not None:
+            raise InvalidInput(
+                "vans move by assigning and unassigning them", field="asset_id", code="USE_VEHICLE_ASSIGN"
+            )
 
     async def _custody_target(self, user: User, to_vehicle: bool) -> Location:
         if to_vehicle:
@@ -755,6 +822,8 @@ class InventoryService:
             return await self._finish()
         if not assets:
             raise InvalidInput(f"{item.sku} is serialized: list the serial numbers", field="assets")
+        for index, new in enumerate(assets):
+            check_date(new.due_at, f"assets[{index}].due_at")
         serials = [a.serial.strip() for a in assets]
         if len(set(serials)) != len(serials) or any(not s for s in serials):
             raise InvalidInput("serial numbers must be unique and not blank", field="assets")
@@ -777,11 +846,16 @@ class InventoryService:
                 due_at=new.due_at or self._next_due(item, op.recorded_at or utcnow()),
             )
             if item.kind == ItemKind.vehicle:
+                code = f"VAN-{asset.serial}"[:40]
+                if await self.session.scalar(select(Location.id).where(Location.code == code)):
+                    raise Conflict(
+                        f"a vehicle location {code} exists already", field="assets", code="SERIAL_TAKEN"
+                    )
                 load = Location(
                     kind=LocationKind.vehicle,
                     name=f"{item.name} {asset.serial}",
                     region=depot.region,
-                    code=f"VAN-{asset.serial}"[:40],
+                    code=code,
                 )
                 self.session.add(load)
                 await self.session.flush()
@@ -884,6 +958,7 @@ class InventoryService:
         destination = await self.location(to_location_id, "to_location_id")
         self._require_kind(destination, {LocationKind.depot, LocationKind.repair}, "to_location_id")
         item, asset, qty, size = await self._resolve_stock(stock)
+        self._refuse_van(asset)
         target = await self.written_off_location() if condition == Condition.lost else destination
         what = (
             f"{item.sku} {asset.serial}" if asset else f"{qty} × {item.sku}{' size ' + size if size else ''}"
@@ -1003,8 +1078,15 @@ class InventoryService:
         self._result.handover_id = handover.id
         return await self._finish()
 
-    async def handover(self, current: CurrentUser, handover_id: UUID) -> Handover:
-        handover = await self.session.get(Handover, handover_id)
+    async def handover(self, current: CurrentUser, handover_id: UUID, *, lock: bool = False) -> Handover:
+        statement = select(Handover).where(Handover.id == handover_id)
+        if lock:
+            # Two decisions at once (a double tap, the technician and their supervisor): the second
+            # waits for the first and then sees it decided. SQLite writers are already serialized.
+            statement = statement.execution_options(populate_existing=True)
+            if self._is_postgres:
+                statement = statement.with_for_update()
+        handover = await self.session.scalar(statement)
         if handover is None:
             raise NotFound("no such hand-over", field="handover_id")
         if current.role == Role.manager or current.id in (handover.from_user_id, handover.to_user_id):
@@ -1026,12 +1108,12 @@ class InventoryService:
     ) -> OperationResult:
         """The receiver accepts (custody passes to them) or declines (it stays with the giver, and the
         disagreement becomes a custody conflict for the supervisor)."""
+        if (stored := await self._begin(Operation.handover_decision, op)) is not None:
+            return stored
         await self.session.flush()  # a hand-over recorded earlier in this transaction is looked up below
-        handover = await self.handover(op.actor, handover_id)
+        handover = await self.handover(op.actor, handover_id, lock=True)
         receiver = await self._user(handover.to_user_id, "to_user_id")
         await self._check_may_act_for(op.actor, receiver)
-        if (stored := await self._begin(Operation.transfer, op)) is not None:
-            return stored
         if handover.status != HandoverStatus.pending:
             raise Conflict(f"the hand-over is already {handover.status}", code="HANDOVER_DECIDED")
         handover.status = HandoverStatus.accepted if accept else HandoverStatus.declined
@@ -1113,6 +1195,12 @@ class InventoryService:
             item, asset, _, _ = await self._resolve_stock(Stock(asset_id=asset_id))
             if item.id != item_id:
                 raise InvalidInput("the asset is not of that item", field="asset_id")
+            if item.kind not in (ItemKind.part, ItemKind.consumable):
+                raise InvalidInput(
+                    f"{item.sku} is a {item.kind}, not a part or consumable",
+                    field="asset_id",
+                    code="NOT_CONSUMABLE",
+                )
             await self._note_custody_conflict(asset, item, source.id, user)
             await self._move_asset(
                 Operation.consume,
@@ -1240,6 +1328,7 @@ class InventoryService:
         if (stored := await self._begin(Operation.swap_install, op)) is not None:
             return stored
         asset = await self._locked_asset(asset_id)
+        self._refuse_van(asset)
         item = await self.item(asset.item_id)
         site = await self.location(site_location_id, "site_location_id")
         self._require_kind(site, {LocationKind.site}, "site_location_id")
@@ -1268,6 +1357,7 @@ class InventoryService:
         if (stored := await self._begin(Operation.repair_send, op)) is not None:
             return stored
         asset = await self._locked_asset(asset_id)
+        self._refuse_van(asset)
         item = await self.item(asset.item_id)
         repair = await self.location(to_location_id, "to_location_id")
         self._require_kind(repair, {LocationKind.repair}, "to_location_id")
@@ -1355,7 +1445,10 @@ class InventoryService:
         if (stored := await self._begin(Operation.count_adjust, op)) is not None:
             return stored
         seen: set[tuple[UUID, str]] = set()
-        for index, line in enumerate(lines):
+        # Balances are locked in one order (item, size) whatever order the lines came in: two counts of
+        # one place at once wait for each other instead of deadlocking.
+        ordered = sorted(enumerate(lines), key=lambda pair: (str(pair[1].item_id), pair[1].size))
+        for index, line in ordered:
             item = await self.item(line.item_id, f"lines[{index}].item_id")
             if item.tracking == Tracking.serial:
                 raise InvalidInput(
@@ -1391,6 +1484,17 @@ class InventoryService:
                     size=size,
                     custodian_id=location.user_id,
                 )
+                if location.kind in CUSTODY_KINDS:
+                    # Stock missing from someone's custody is a loss to look into, whoever counted it.
+                    await self._raise(
+                        ExceptionKind.stock_discrepancy,
+                        f"a count of {location.name} found {-difference} × {item.sku}"
+                        f"{' size ' + size if size else ''} fewer than recorded",
+                        user_id=location.user_id,
+                        item_id=item.id,
+                        location_id=location.id,
+                        qty=-difference,
+                    )
         return await self._finish()
 
     @_operation
@@ -1474,6 +1578,7 @@ class InventoryService:
         """A calibration, inspection or maintenance was done: the next one falls due an interval later."""
         if current.role == Role.quality:
             raise Forbidden("quality does not record services")
+        check_device_time(performed_at, "performed_at")
         await begin_write(self.session)
         asset = await self._locked_asset(asset_id)
         item = await self.item(asset.item_id)
@@ -1565,6 +1670,10 @@ class InventoryService:
     async def check_spare_shortage(self, item_id: UUID, region: str) -> None:
         """Open, update or close the shortage record of a model in a region; a newly opened one is
         announced with a ``SpareShortageAppeared`` event."""
+        if self._is_postgres:
+            # Two spare movements of one model at once must not both open a shortage: the model's
+            # catalog row serializes the check (SQLite writers are serialized already).
+            await self.session.execute(select(Item.id).where(Item.id == item_id).with_for_update())
         rows = await self.spare_report(item_id=item_id, region=region)
         shortage = rows[0] if rows else None
         current = await self.session.scalar(

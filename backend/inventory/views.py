@@ -334,8 +334,11 @@ class InventoryViews:
             visible = await self.visible_user_ids(current)
             if visible is not None and location.user_id not in visible:
                 raise NotFound("no such location", field="location_id")
-        elif location.kind == LocationKind.site and current.role == Role.technician:
-            # A technician sees customer sites through their jobs (the jobs domain), not as stock.
+        elif (
+            location.kind in (LocationKind.site, LocationKind.written_off) and current.role == Role.technician
+        ):
+            # A technician sees customer sites through their jobs (the jobs domain), not as stock; what
+            # everyone consumed or lost is not theirs to browse.
             raise NotFound("no such location", field="location_id")
 
     async def list_locations(
@@ -346,7 +349,9 @@ class InventoryViews:
             statement = statement.where(Location.kind == kind)
         visible = await self.visible_user_ids(current)
         if visible is not None:
-            hidden_kinds = [LocationKind.site] if current.role == Role.technician else []
+            hidden_kinds = (
+                [LocationKind.site, LocationKind.written_off] if current.role == Role.technician else []
+            )
             statement = statement.where(
                 or_(
                     Location.kind.not_in([*CUSTODY_KINDS, *hidden_kinds]),
@@ -475,7 +480,8 @@ class InventoryViews:
             location = await self.session.get(Location, asset.location_id)
             location = location or Location(kind=LocationKind.person)
             public = location.kind not in CUSTODY_KINDS and (
-                location.kind != LocationKind.site or current.role != Role.technician
+                location.kind not in (LocationKind.site, LocationKind.written_off)
+                or current.role != Role.technician
             )
             in_scope = asset.holder_id in visible or location.user_id in visible or public
             if not in_scope:
@@ -486,10 +492,11 @@ class InventoryViews:
         asset = await self.get_asset(current, asset_id)
         item = await self.session.get(Item, asset.item_id)
         statement = select(Movement).where(Movement.asset_id == asset.id)
-        if current.role == Role.technician:
-            # Another technician's custody of the same tool, and the jobs it went to, are not theirs to see.
+        visible = await self.visible_user_ids(current)
+        if visible is not None:
+            # Custody by people outside one's scope, and the jobs the asset went to then, are not shown.
             statement = statement.where(
-                or_(Movement.custodian_id.is_(None), Movement.custodian_id == current.id)
+                or_(Movement.custodian_id.is_(None), Movement.custodian_id.in_(visible))
             )
         movements = await self.session.scalars(statement.order_by(Movement.received_at, Movement.line))
         services = await self.session.scalars(
@@ -542,7 +549,7 @@ class InventoryViews:
             return statement
         hidden = [*CUSTODY_KINDS]
         if current.role == Role.technician:
-            hidden.append(LocationKind.site)
+            hidden += [LocationKind.site, LocationKind.written_off]
         public_locations = select(Location.id).where(Location.kind.not_in(hidden))
         return statement.where(or_(Asset.holder_id.in_(visible), Asset.location_id.in_(public_locations)))
 

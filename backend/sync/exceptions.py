@@ -66,7 +66,14 @@ class ExceptionService:
             return None
         if current.role == Role.supervisor:
             teams = await led_team_ids(self.session, current.id)
-            return SyncException.team_id.in_(teams) | (SyncException.user_id == current.id)
+            members = select(User.id).where(User.team_id.in_(teams))
+            # Their teams' exceptions, their own, and those where one of theirs is the other party
+            # (a technician of another team took a tool the store had with one of theirs).
+            return (
+                SyncException.team_id.in_(teams)
+                | (SyncException.user_id == current.id)
+                | SyncException.other_user_id.in_(members)
+            )
         return SyncException.user_id == current.id
 
     async def list(self, current: CurrentUser, query: ExceptionFilter) -> tuple[list[SyncException], int]:
@@ -110,6 +117,8 @@ class ExceptionService:
         exception = await self.get(current, exception_id)
         if current.role == Role.technician:
             raise Forbidden("only supervisors, quality and managers resolve exceptions")
+        if exception.user_id == current.id and not current.sees_everything:
+            raise Forbidden("an exception about yourself is resolved by quality or a manager")
         if exception.status == ExceptionStatus.resolved:
             raise Conflict("the exception is already resolved", code="ALREADY_RESOLVED")
         exception.status = ExceptionStatus.resolved

@@ -639,3 +639,168 @@ def test_a_technician_sees_only_their_own_part_of_a_tools_history(client, as_rol
     assert (
         client.get(f"/api/inventory/assets/{asset_id}/history", headers=as_role("tech1")).status_code == 404
     )
+
+
+def test_a_move_id_reused_by_someone_else_is_refused_not_answered_with_their_result(client, as_role, world):
+    move_id = _id()
+    _receive(client, world, world["gloves"], qty=5, move_id=move_id)
+    reused = _op(
+        client,
+        "checkout",
+        as_role("tech1"),
+        move_id=move_id,
+        item_id=world["gloves"]["id"],
+        qty=1,
+        from_location_id=world["depot"]["id"],
+    )
+    assert reused.status_code == 409 and reused.json()["code"] == "MOVE_ID_REUSED"
+
+
+def test_a_hand_over_is_decided_once(client, as_role, world, seeded):
+    _receive(client, world, world["gloves"], qty=5)
+    _op(
+        client,
+        "checkout",
+        as_role("tech1"),
+        item_id=world["gloves"]["id"],
+        qty=5,
+        from_location_id=world["depot"]["id"],
+    )
+    handover_id = _op(
+        client, "transfer", as_role("tech1"), item_id=world["gloves"]["id"], qty=5, to_user_id=seeded["tech2"]
+    ).json()["handover_id"]
+    accept = f"/api/inventory/ops/handovers/{handover_id}/accept"
+    assert client.post(accept, json={"move_id": _id()}, headers=as_role("tech2")).status_code == 201
+    twice = client.post(accept, json={"move_id": _id()}, headers=as_role("supervisor1"))
+    assert twice.status_code == 409 and twice.json()["code"] == "HANDOVER_DECIDED"
+    stock = client.get("/api/inventory/custody/me", headers=as_role("tech2")).json()["stock"]
+    assert [(b["sku"], b["qty"]) for b in stock] == [("GLV-01", 5)]
+
+
+def test_vans_and_tools_cannot_be_consumed_or_returned_like_parts(client, as_role, world, seeded):
+    van_id = _receive(client, world, world["van"], assets=[{"serial": "沪C-00001"}])["asset_ids"][0]
+    _op(client, f"vehicles/{van_id}/assign", world["manager"], user_id=seeded["tech1"])
+    tech = as_role("tech1")
+    returned = _op(
+        client, "return", tech, asset_id=van_id, to_location_id=world["depot"]["id"], condition="ok"
+    )
+    assert returned.status_code == 422 and returned.json()["code"] == "USE_VEHICLE_ASSIGN"
+    meter = _receive(client, world, world["meter"], assets=[{"serial": "MM-C"}])["asset_ids"][0]
+    consumed = _op(
+        client,
+        "consume",
+        tech,
+        job_id=_id(),
+        item_id=world["meter"]["id"],
+        qty=1,
+        asset_id=meter,
+        from_location_id=world["depot"]["id"],
+    )
+    assert consumed.status_code == 422 and consumed.json()["code"] == "NOT_CONSUMABLE"
+
+
+def test_times_far_from_now_are_refused_with_a_clear_error(client, as_role, world):
+    for when in ("9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+05:00", "2019-01-01T00:00:00Z"):
+        response = _op(
+            client,
+            "receive",
+            world["manager"],
+            to_location_id=world["depot"]["id"],
+            item_id=world["wrench"]["id"],
+            assets=[{"serial": f"TW-{when[:4]}"}],
+            recorded_at=when,
+        )
+        assert response.status_code in (400, 422), (when, response.text)
+        assert response.json()["field"] == "recorded_at"
+    far_due = _op(
+        client,
+        "receive",
+        world["manager"],
+        to_location_id=world["depot"]["id"],
+        item_id=world["wrench"]["id"],
+        assets=[{"serial": "TW-DUE", "due_at": "9999-01-01T00:00:00Z"}],
+    )
+    assert far_due.status_code == 422 and far_due.json()["field"] == "assets[0].due_at"
+
+
+def test_exceptions_about_a_supervisor_are_resolved_by_someone_else(client, as_role, world, seeded):
+    meter = _receive(client, world, world["meter"], assets=[{"serial": "MM-S"}])["asset_ids"][0]
+    supervisor = as_role("supervisor1")
+    _op(client, "checkout", supervisor, asset_id=meter, from_location_id=world["depot"]["id"])
+    lost = _op(
+        client, "return", supervisor, asset_id=meter, to_location_id=world["depot"]["id"], condition="lost"
+    )
+    [exception_id] = lost.json()["exception_ids"]
+    resolve = f"/api/exceptions/{exception_id}/resolve"
+    body = {"outcome": "dismissed", "resolution": "never mind"}
+    assert client.post(resolve, json=body, headers=supervisor).status_code == 403
+    assert (
+        client.post(resolve, json=body | {"outcome": "charged"}, headers=as_role("quality")).status_code
+        == 200
+    )
+
+
+def test_a_holders_supervisor_sees_a_conflict_raised_by_another_team(client, as_role, world, seeded):
+    meter = _receive(client, world, world["meter"], assets=[{"serial": "MM-X"}])["asset_ids"][0]
+    _op(client, "checkout", as_role("tech1"), asset_id=meter, from_location_id=world["depot"]["id"])
+    taken = _op(client, "checkout", as_role("tech5"), asset_id=meter, from_location_id=world["depot"]["id"])
+    [exception_id] = taken.json()["exception_ids"]
+    for supervisor in ("supervisor1", "supervisor2"):  # tech1's and tech5's
+        ids = [e["id"] for e in client.get("/api/exceptions", headers=as_role(supervisor)).json()["items"]]
+        assert exception_id in ids, supervisor
+    assert client.get("/api/exceptions", headers=as_role("supervisor3")).json()["total"] == 0
+    # Held by another team's technician: not supervisor3's to see at all.
+    assert (
+        client.get(f"/api/inventory/assets/{meter}/history", headers=as_role("supervisor3")).status_code
+        == 404
+    )
+    _op(
+        client,
+        "return",
+        as_role("tech5"),
+        asset_id=meter,
+        to_location_id=world["depot"]["id"],
+        condition="ok",
+    )
+    # Back on the depot shelf it is, but not who had it before or for which jobs.
+    history = client.get(f"/api/inventory/assets/{meter}/history", headers=as_role("supervisor3")).json()
+    assert [m["operation"] for m in history["movements"]] == ["receive"]
+
+
+def test_technicians_do_not_browse_what_everyone_consumed_or_lost(client, as_role, world):
+    _receive(client, world, world["belt"], qty=3)
+    tech = as_role("tech1")
+    _op(client, "checkout", tech, item_id=world["belt"]["id"], qty=3, from_location_id=world["depot"]["id"])
+    _op(client, "consume", tech, job_id=_id(), item_id=world["belt"]["id"], qty=1)
+    kinds = {loc["kind"] for loc in client.get("/api/inventory/locations", headers=tech).json()}
+    assert "written_off" not in kinds
+    sinks = client.get("/api/inventory/locations?kind=written_off", headers=world["manager"]).json()
+    assert (
+        sinks
+        and client.get(f"/api/inventory/locations/{sinks[0]['id']}/stock", headers=tech).status_code == 404
+    )
+
+
+def test_a_toolbox_leaves_behind_a_tool_someone_else_took_out_of_it(client, as_role, world, seeded, settings):
+    import asyncio
+
+    from backend.db import create_engine, create_session_factory
+    from backend.inventory.models import Asset
+
+    box = _receive(client, world, world["toolbox"], assets=[{"serial": "TBX-K"}])["asset_ids"][0]
+    wrench = _receive(client, world, world["wrench"], assets=[{"serial": "TW-K"}])["asset_ids"][0]
+
+    async def pack():
+        engine = create_engine(settings)
+        async with create_session_factory(engine)() as session, session.begin():
+            (await session.get(Asset, uuid.UUID(wrench))).parent_asset_id = uuid.UUID(box)
+        await engine.dispose()
+
+    asyncio.run(pack())
+    _op(client, "checkout", as_role("tech2"), asset_id=wrench, from_location_id=world["depot"]["id"])
+    taken = _op(client, "checkout", as_role("tech1"), asset_id=box, from_location_id=world["depot"]["id"])
+    assert taken.status_code == 201 and len(taken.json()["movement_ids"]) == 1
+    assert [
+        a["serial"]
+        for a in client.get("/api/inventory/custody/me", headers=as_role("tech2")).json()["assets"]
+    ] == ["TW-K"]

@@ -795,17 +795,25 @@ async def test_count_writes_adjusting_movements_with_its_reason(env: Env):
         )
     )
     lines = await _movements(env, result)
-    assert [
-        (m.operation, m.from_location_id, m.to_location_id, m.item_id, m.size, m.qty, m.reason) for m in lines
-    ] == [
-        (Operation.count_adjust, cat.depot, None, cat.part, "", 2, "quarterly stock-take"),
-        (Operation.count_adjust, None, cat.depot, cat.uniform, "S", 1, "quarterly stock-take"),
-    ]
+    # Lines are written in lock order (item, size), not the order they were counted in.
+    assert sorted(
+        (
+            (m.operation, m.from_location_id, m.to_location_id, m.item_id, m.size, m.qty, m.reason)
+            for m in lines
+        ),
+        key=str,
+    ) == sorted(
+        [
+            (Operation.count_adjust, cat.depot, None, cat.part, "", 2, "quarterly stock-take"),
+            (Operation.count_adjust, None, cat.depot, cat.uniform, "S", 1, "quarterly stock-take"),
+        ],
+        key=str,
+    )
     assert result.exception_ids == []
     assert await _balance(env, cat.depot, cat.part) == 5
     assert await _balance(env, cat.depot, cat.uniform, "S") == 4
 
-    # A technician counts their own custody.
+    # A technician counts their own custody: more than recorded is simply adjusted...
     own = await env.op(
         lambda s: s.count(
             ctx(env.a("tech1"), reason="found two in the van"),
@@ -816,6 +824,23 @@ async def test_count_writes_adjusting_movements_with_its_reason(env: Env):
     [line] = await _movements(env, own)
     assert (line.to_location_id, line.qty, line.custodian_id) == (tech1, 2, env.a("tech1").id)
     assert await _balance(env, tech1, cat.part) == 5
+    assert own.exception_ids == []
+    # ...but less than recorded in someone's custody is a loss their supervisor gets to see.
+    short = await env.op(
+        lambda s: s.count(
+            ctx(env.a("tech1"), reason="van stock-take"),
+            location_id=tech1,
+            lines=[CountLine(cat.part, 1)],
+        )
+    )
+    [exception_id] = short.exception_ids
+    async with env.factory() as session:
+        exception = await session.get(SyncException, exception_id)
+        assert (exception.kind, exception.qty, exception.user_id) == (
+            "stock_discrepancy",
+            4,
+            env.a("tech1").id,
+        )
     async with env.factory() as session:
         assert await InventoryService(session).balance_drift() == []
 
