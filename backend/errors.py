@@ -195,6 +195,16 @@ def integrity_error_handler(_request: Request, exc: IntegrityError) -> Response:
     # A race the service's own checks could not see (two creates of one username):
     # the transaction is rolled back by the plugin, nothing half-written remains.
     log.warning("integrity error: %s", exc.orig)
+    if any(name in str(exc.orig) for name in ("pk_inventory_operation", "inventory_operation.move_id")):
+        # The same move_id arrived twice at once (a retry while the first try was still running): the
+        # first one stands; asking again returns its result.
+        return _json(
+            409,
+            "MOVE_IN_PROGRESS",
+            "an operation with this move_id was being recorded at the same time; retry to get its result",
+            field="move_id",
+            headers={"Retry-After": "1"},
+        )
     return _json(409, "CONFLICT", "the change conflicts with existing data; reload and try again")
 
 

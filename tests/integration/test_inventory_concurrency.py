@@ -112,3 +112,19 @@ def test_concurrent_consumptions_from_one_van_leave_the_balance_exact(live_serve
         assert [(b["sku"], b["qty"]) for b in stock] == [("BELT-LT", 40 - CONSUMPTIONS)]
         exceptions = http.get("/api/exceptions?kind=stock_discrepancy&limit=100", headers=manager).json()
         assert exceptions["total"] == 10
+
+
+def test_the_same_move_sent_many_times_at_once_is_recorded_once(live_server):
+    manager, tech, belt_id, van_location = _prepare_van(live_server)
+    move_id = str(uuid.uuid4())
+    responses = asyncio.run(_consume_concurrently(live_server, tech, belt_id, [move_id] * 12))
+    statuses = [r.status_code for r in responses]
+    assert statuses.count(201) == 1, [r.text for r in responses]
+    for response in responses:
+        if response.status_code == 409:  # PostgreSQL: the retry raced the first try's commit
+            assert response.json()["code"] == "MOVE_IN_PROGRESS" and response.headers["retry-after"]
+        else:
+            assert response.status_code in (200, 201)
+    with httpx.Client(base_url=live_server, timeout=30) as http:
+        stock = http.get(f"/api/inventory/locations/{van_location}/stock", headers=manager).json()["stock"]
+        assert [(b["sku"], b["qty"]) for b in stock] == [("BELT-LT", 39)]
