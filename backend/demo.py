@@ -247,7 +247,16 @@ def _catalog() -> list[Item]:
 
 
 # Steps reported to ``advance`` beside one per loader chunk of the installed base.
-INVENTORY_STEPS = ["catalog", "spare pools", "toolboxes", "depot tools", "uniforms", "parts", "vans"]
+INVENTORY_STEPS = [
+    "catalog",
+    "spare pools",
+    "toolboxes",
+    "depot tools",
+    "uniforms",
+    "parts",
+    "vans",
+    "field facts",
+]
 
 
 def demo_steps(installed_units: int = DEFAULT_INSTALLED_UNITS, inventory: bool = True) -> int:
@@ -379,6 +388,7 @@ class _DemoInventory:
         self.serials: dict[str, int] = {}
         self.counts: dict[tuple[str, str], int] = {}
         self.spares: dict[tuple[str, str], list[UUID]] = {}
+        self.loaned: dict[str, UUID] = {}
 
     def op(self, *, recorded_at: datetime | None = None, reason: str = "") -> OperationContext:
         return OperationContext(actor=self.actor, move_id=uuid4(), recorded_at=recorded_at, reason=reason)
@@ -409,6 +419,7 @@ class _DemoInventory:
         await self.seed_uniforms()
         await self.seed_parts()
         await self.seed_vans()
+        await self.seed_field_facts()
 
     async def seed_catalog(self) -> None:
         items = _catalog()
@@ -570,6 +581,7 @@ class _DemoInventory:
             "TL-DIAG-LT", CENTRAL_DEPOT, serials=[self.serial("DIAG") for _ in range(3)]
         )
         central = self.locations[CENTRAL_DEPOT].id
+        self.loaned = {"wrench": wrench_ids[1], "laptop": laptops[0]}
         # tech6 borrowed a wrench 30 days ago for 14 days: overdue. tech10 has one on a current loan,
         # tech9 a diagnostic laptop.
         for asset_id, technician, days_ago in (
@@ -644,6 +656,33 @@ class _DemoInventory:
                     to_vehicle=True,
                 )
         self.advance("vans")
+
+    # --- what the field reported that the store did not expect: exceptions for supervisors ----------
+
+    async def seed_field_facts(self) -> None:
+        """Recorded by the technicians themselves, so each raises the exception it would in real life;
+        all in teams 2 and 3 (team 1's views stay simple for a first look)."""
+        tech7, tech9, tech12 = self.technicians[6], self.technicians[8], self.technicians[11]
+        central = self.locations[CENTRAL_DEPOT].id
+
+        def by(technician: User) -> OperationContext:
+            return OperationContext(actor=_current(technician), move_id=uuid4(), recorded_at=self.now)
+
+        # tech12 took the wrench tech10 has on loan from the depot shelf: a custody conflict.
+        await self.service.checkout(
+            by(tech12), Stock(asset_id=self.loaned["wrench"]), from_location_id=central
+        )
+        # tech9 brought the diagnostic laptop back with a cracked screen.
+        await self.service.return_(
+            by(tech9), Stock(asset_id=self.loaned["laptop"]), to_location_id=central, condition="damaged"
+        )
+        # tech7 used more cassette belts than the store thought were in the van: a stock discrepancy.
+        await self.service.consume(
+            OperationContext(actor=_current(tech7), move_id=uuid4(), recorded_at=self.now, job_id=uuid4()),
+            item_id=self.items["PRT-CST-BELT"].id,
+            qty=self.VAN_LOAD["PRT-CST-BELT"] + 2,
+        )
+        self.advance("field facts")
 
 
 _current = CurrentUser.acting_as

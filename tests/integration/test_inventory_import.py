@@ -42,7 +42,7 @@ from backend.inventory.models import (
 )
 from backend.inventory.services import InventoryService, overdue_filter
 from backend.settings import Settings, get_settings
-from backend.sync.models import SyncChange
+from backend.sync.models import SyncChange, SyncException
 
 CATALOG = """\
 sku,name,kind,tracking,unit,sizes,service_kind,service_interval_days,loan_days,kit_contents
@@ -565,6 +565,12 @@ def test_the_demo_inventory_is_a_real_ledger(settings, seeded):
             .group_by(Balance.size)
         )
         assert sum(qty for _size, qty in uniforms) == len(TECHNICIANS)
+
+        # Supervisors of teams 2 and 3 find facts from the field to look at; team 1 has none.
+        exceptions = list(await session.scalars(select(SyncException)))
+        assert sorted(e.kind for e in exceptions) == ["custody_conflict", "damaged", "stock_discrepancy"]
+        team1 = await session.scalar(select(User.team_id).where(User.username == "tech1"))
+        assert all(e.status == "open" and e.team_id not in (None, team1) for e in exceptions)
 
     query(settings, check)
 
