@@ -1334,6 +1334,9 @@ class InventoryService:
         self._require_kind(site, {LocationKind.site}, "site_location_id")
         source = (await self._locations_by_id(asset.location_id))[asset.location_id]
         await self._check_may_use_location(op.actor, source, "asset_id")
+        # Installing what the store has as lost, in repair, installed elsewhere or with someone else is
+        # recorded as done, and the contradiction raised.
+        await self._note_custody_conflict(asset, item, None, await self._user(op.actor.id))
         pool_region = asset.region
         await self._move_asset(
             Operation.swap_install,
@@ -1586,6 +1589,12 @@ class InventoryService:
         await self._check_may_use_location(current, location, "asset_id")
         if current.role == Role.technician and asset.holder_id != current.id:
             raise Forbidden("technicians record services on what they hold", field="asset_id")
+        if item.service_kind and kind != item.service_kind:
+            raise InvalidInput(
+                f"{item.sku} is due for {item.service_kind}, not {kind}",
+                field="kind",
+                code="WRONG_SERVICE_KIND",
+            )
         next_due = self._next_due(item, performed_at)
         service = AssetService(
             asset_id=asset.id,

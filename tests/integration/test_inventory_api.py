@@ -804,3 +804,30 @@ def test_a_toolbox_leaves_behind_a_tool_someone_else_took_out_of_it(client, as_r
         a["serial"]
         for a in client.get("/api/inventory/custody/me", headers=as_role("tech2")).json()["assets"]
     ] == ["TW-K"]
+
+
+def test_a_service_must_be_the_kind_the_item_needs(client, as_role, world):
+    wrench = _receive(client, world, world["wrench"], assets=[{"serial": "TW-S"}])["asset_ids"][0]
+    tech = as_role("tech1")
+    _op(client, "checkout", tech, asset_id=wrench, from_location_id=world["depot"]["id"])
+    wrong = client.post(f"/api/inventory/assets/{wrench}/services", json={"kind": "inspection"}, headers=tech)
+    assert wrong.status_code == 422 and wrong.json()["code"] == "WRONG_SERVICE_KIND"
+    done = client.post(f"/api/inventory/assets/{wrench}/services", json={"kind": "calibration"}, headers=tech)
+    assert done.status_code == 201 and done.json()["services"][0]["next_due_at"]
+
+
+def test_installing_a_unit_the_store_has_as_lost_is_recorded_with_a_conflict(client, as_role, world):
+    [lost, other] = _receive(client, world, world["atm"], assets=[{"serial": "L-1"}, {"serial": "L-2"}])[
+        "asset_ids"
+    ]
+    tech = as_role("tech2")
+    _op(client, "checkout", tech, asset_id=lost, from_location_id=world["depot"]["id"])
+    _op(client, "return", tech, asset_id=lost, to_location_id=world["depot"]["id"], condition="lost")
+    installed = _op(client, "install", world["manager"], asset_id=lost, site_location_id=world["site"]["id"])
+    assert installed.status_code == 201 and len(installed.json()["exception_ids"]) == 1
+    exception = client.get(
+        f"/api/exceptions/{installed.json()['exception_ids'][0]}", headers=world["manager"]
+    ).json()
+    assert exception["kind"] == "custody_conflict" and "written_off" in exception["message"]
+    clean = _op(client, "install", world["manager"], asset_id=other, site_location_id=world["site"]["id"])
+    assert clean.json()["exception_ids"] == []
