@@ -12,6 +12,7 @@ import msgspec
 from litestar import Controller, Request, Response, get, post, put
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,7 +37,14 @@ from backend.sync.models import ExceptionOutcome, SyncException
 
 FIELD_ROLES = roles(Role.technician, Role.supervisor, Role.manager)
 LEAD_ROLES = roles(Role.supervisor, Role.manager)
-OP_ERRORS = error_responses(400, 401, 403, 409, 413, 422)
+# 201 is the operation applied; a replay of its move_id answers 200 with the first result.
+REPLAY = {
+    200: ResponseSpec(
+        data_container=s.OperationResultRead,
+        description="A replay of this move_id: the first result, `duplicate: true`",
+    )
+}
+OP_ERRORS = {**error_responses(400, 401, 403, 409, 413, 422), **REPLAY}
 
 Limit = Annotated[int, QueryParameter(ge=1, le=500)]
 Offset = Annotated[int, QueryParameter(ge=0, le=1_000_000)]
@@ -458,7 +466,7 @@ class OperationsController(Controller):
         "/handovers/{handover_id:uuid}/accept",
         operation_id="acceptHandover",
         opt=FIELD_ROLES,
-        responses=error_responses(401, 403, 404, 409, 413, 422),
+        responses=REPLAY | error_responses(401, 403, 404, 409, 413, 422),
         summary="Accept a hand-over (custody passes)",
     )
     async def accept(
@@ -478,7 +486,7 @@ class OperationsController(Controller):
         "/handovers/{handover_id:uuid}/decline",
         operation_id="declineHandover",
         opt=FIELD_ROLES,
-        responses=error_responses(401, 403, 404, 409, 413, 422),
+        responses=REPLAY | error_responses(401, 403, 404, 409, 413, 422),
         summary="Decline a hand-over (it stays with the giver; a custody conflict is raised)",
     )
     async def decline(
@@ -629,7 +637,7 @@ class OperationsController(Controller):
         "/vehicles/{vehicle_asset_id:uuid}/assign",
         operation_id="assignVehicle",
         opt=LEAD_ROLES,
-        responses=error_responses(401, 403, 409, 413, 422),
+        responses=REPLAY | error_responses(401, 403, 409, 413, 422),
         summary="Give a van (and its load) to a technician",
     )
     async def assign_vehicle(
@@ -649,7 +657,7 @@ class OperationsController(Controller):
         "/vehicles/{vehicle_asset_id:uuid}/unassign",
         operation_id="unassignVehicle",
         opt=LEAD_ROLES,
-        responses=error_responses(401, 403, 409, 413, 422),
+        responses=REPLAY | error_responses(401, 403, 409, 413, 422),
         summary="Park a van at a depot",
     )
     async def unassign_vehicle(
