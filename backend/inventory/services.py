@@ -32,7 +32,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.auth.models import Role, Team, User
-from backend.auth.services import CurrentUser, led_team_ids
+from backend.auth.services import CurrentUser, UserService, led_team_ids
 from backend.db import begin_write, is_queued, queue_insert, transaction_cache, utcnow
 from backend.errors import Conflict, Forbidden, InvalidInput, NotFound
 from backend.events import SpareShortageAppeared, record_event
@@ -316,25 +316,26 @@ class InventoryService:
 
     # --- scope ------------------------------------------------------------------------------------
 
-    async def _check_may_act_for(self, actor: CurrentUser, user: User) -> None:
+    async def _check_may_act_for(self, actor: CurrentUser, user: User, field_name: str = "user_id") -> None:
+        """A manager acts for anyone, anyone for themselves, a supervisor for the technicians they may
+        see (the users' own visibility rule); quality records nothing in the store."""
         if actor.role == Role.manager or actor.id == user.id:
             return
-        if actor.role == Role.supervisor and user.role == Role.technician:
-            if user.team_id is not None and user.team_id in await led_team_ids(self.session, actor.id):
+        if actor.role != Role.quality:
+            scope = await UserService(self.session).visible_user_ids_filter(actor)
+            if await self.session.scalar(select(User.id).where(User.id == user.id, scope)) is not None:
                 return
-        raise Forbidden("you cannot act for this person", field="user_id")
+        raise Forbidden("you cannot act for this person", field=field_name)
 
     async def _check_may_use_location(self, actor: CurrentUser, location: Location, field_name: str) -> None:
         """Custody locations belong to their technician: others reach them only through scope."""
         if location.kind not in CUSTODY_KINDS or location.user_id is None:
             return
-        if actor.id == location.user_id or actor.role == Role.manager:
-            return
-        holder = await self.session.get(User, location.user_id)
-        if actor.role == Role.supervisor and holder is not None and holder.team_id is not None:
-            if holder.team_id in await led_team_ids(self.session, actor.id):
-                return
-        raise Forbidden("that stock belongs to another technician", field=field_name)
+        holder = await self._get_cached(User, location.user_id)
+        try:
+            await self._check_may_act_for(actor, holder, field_name)
+        except Forbidden:
+            raise Forbidden("that stock belongs to another technician", field=field_name) from None
 
     async def _technician(self, actor: CurrentUser, user_id: UUID | None) -> User:
         user = await self._user(user_id or actor.id)
@@ -644,12 +645,9 @@ class InventoryService:
                 qty=shortfall,
             )
 
-    async def _locations_by_id(self, *ids: UUID | None) -> dict[UUID, Location]:
-        wanted = {i for i in ids if i is not None}
-        if not wanted:
-            return {}
-        rows = await self.session.scalars(select(Location).where(Location.id.in_(wanted)))
-        return {loc.id: loc for loc in rows}
+    async def _location_of(self, location_id: UUID) -> Location:
+        """Where the store has something (it exists: a foreign key says so)."""
+        return await self._get_cached(Location, location_id)
 
     async def _move_asset(
         self,
@@ -667,9 +665,9 @@ class InventoryService:
     ) -> None:
         """Move a serialized asset from wherever the store has it to ``target`` (and a toolbox's tools
         with it): it is always in exactly one place."""
-        if not accepting_handover:
+        if not accepting_handover and asset.status == AssetStatus.in_transit:
             await self._supersede_handovers(asset)
-        source = (await self._locations_by_id(asset.location_id)).get(asset.location_id)
+        source = await self._location_of(asset.location_id)
         if source is not None and source.id == target.id:
             source = target  # a change of status or holder in place still leaves a ledger line
         await self._move(
@@ -729,6 +727,17 @@ class InventoryService:
                 "vans move by assigning and unassigning them", field="asset_id", code="USE_VEHICLE_ASSIGN"
             )
 
+    async def _custody_source(self, user: User, from_location_id: UUID | None) -> Location:
+        """Where counted stock leaves a technician's custody: the location they name (their person or
+        van), else their person."""
+        if from_location_id is None:
+            return await self.person_location(user)
+        source = await self.location(from_location_id, "from_location_id")
+        self._require_kind(source, CUSTODY_KINDS, "from_location_id")
+        if source.user_id != user.id:
+            raise Forbidden("that stock is not in this technician's custody", field="from_location_id")
+        return source
+
     async def _custody_target(self, user: User, to_vehicle: bool) -> Location:
         if to_vehicle:
             vehicle = await self.vehicle_location(user.id)
@@ -741,7 +750,8 @@ class InventoryService:
 
     async def _supersede_handovers(self, asset: Asset) -> None:
         """A later recorded movement of an asset ends any hand-over of it still waiting for acceptance:
-        accepting it afterwards would pull the asset back from wherever it went."""
+        accepting it afterwards would pull the asset back from wherever it went. Only an asset in
+        transit has one (a hand-over sets that status until it is decided)."""
         pending = list(
             await self.session.scalars(
                 select(Handover).where(
@@ -773,7 +783,7 @@ class InventoryService:
         not_held = must_hold and asset.holder_id != taker.id
         if not (held_by_other or elsewhere or unexpected_status or not_held):
             return
-        where = (await self._locations_by_id(asset.location_id)).get(asset.location_id)
+        where = await self._location_of(asset.location_id)
         holder = await self.session.get(User, asset.holder_id) if asset.holder_id else None
         believed = (
             f"held by {holder.display_name}"
@@ -903,10 +913,7 @@ class InventoryService:
         if asset is None:
             await self._move_quantity(operation, item, qty, size, source, target, custodian_id=user.id)
         else:
-            if asset.vehicle_location_id is not None:
-                raise InvalidInput(
-                    "vans are assigned, not checked out", field="asset_id", code="USE_VEHICLE_ASSIGN"
-                )
+            self._refuse_van(asset)
             await self._note_custody_conflict(asset, item, source.id, user)
             await self._move_asset(
                 operation, asset, item, target, status=AssetStatus.in_custody, holder_id=user.id
@@ -982,15 +989,7 @@ class InventoryService:
             )
             asset.return_due_at = None
         else:
-            if from_location_id is not None:
-                source = await self.location(from_location_id, "from_location_id")
-                self._require_kind(source, CUSTODY_KINDS, "from_location_id")
-                if source.user_id != user.id:
-                    raise Forbidden(
-                        "that stock is not in this technician's custody", field="from_location_id"
-                    )
-            else:
-                source = await self.person_location(user)
+            source = await self._custody_source(user, from_location_id)
             await self._move_quantity(
                 Operation.return_, item, qty, size, source, target, custodian_id=user.id, condition=condition
             )
@@ -1027,10 +1026,7 @@ class InventoryService:
             raise InvalidInput("cannot hand over to oneself", field="to_user_id", code="SAME_USER")
         item, asset, qty, size = await self._resolve_stock(stock)
         if asset is not None:
-            if asset.vehicle_location_id is not None:
-                raise InvalidInput(
-                    "vans are assigned, not handed over", field="asset_id", code="USE_VEHICLE_ASSIGN"
-                )
+            self._refuse_van(asset)
             await self._note_custody_conflict(asset, item, None, giver, must_hold=True)
             if asset.holder_id != giver.id or asset.status != AssetStatus.in_custody:
                 # The giver had it in hand whatever the store believed: record that first, so the
@@ -1043,22 +1039,12 @@ class InventoryService:
                     status=AssetStatus.in_custody,
                     holder_id=giver.id,
                 )
-            else:
-                await self._supersede_handovers(asset)
             source_id = asset.location_id
             asset.status = AssetStatus.in_transit
             if item.kind == ItemKind.spare_unit:  # a spare in transit is not in the serviceable pool
                 self._shortage_checks.add((item.id, asset.region))
         else:
-            if from_location_id is not None:
-                source = await self.location(from_location_id, "from_location_id")
-                self._require_kind(source, CUSTODY_KINDS, "from_location_id")
-                if source.user_id != giver.id:
-                    raise Forbidden(
-                        "that stock is not in this technician's custody", field="from_location_id"
-                    )
-            else:
-                source = await self.person_location(giver)
+            source = await self._custody_source(giver, from_location_id)
             source_id = source.id
         handover = Handover(
             move_id=op.move_id,
@@ -1134,7 +1120,7 @@ class InventoryService:
                     accepting_handover=True,
                 )
             else:
-                source = (await self._locations_by_id(handover.from_location_id))[handover.from_location_id]
+                source = await self._location_of(handover.from_location_id)
                 await self._move_quantity(
                     Operation.transfer,
                     item,
@@ -1249,7 +1235,7 @@ class InventoryService:
             raise InvalidInput(
                 f"{spare_item.sku} is not a spare unit", field="spare_asset_id", code="NOT_A_SPARE"
             )
-        site = (await self._locations_by_id(installed.location_id))[installed.location_id]
+        site = await self._location_of(installed.location_id)
         if site.kind != LocationKind.site or installed.status != AssetStatus.installed:
             raise InvalidInput(
                 "that unit is not installed at a site", field="installed_asset_id", code="NOT_INSTALLED"
@@ -1332,7 +1318,7 @@ class InventoryService:
         item = await self.item(asset.item_id)
         site = await self.location(site_location_id, "site_location_id")
         self._require_kind(site, {LocationKind.site}, "site_location_id")
-        source = (await self._locations_by_id(asset.location_id))[asset.location_id]
+        source = await self._location_of(asset.location_id)
         await self._check_may_use_location(op.actor, source, "asset_id")
         # Installing what the store has as lost, in repair, installed elsewhere or with someone else is
         # recorded as done, and the contradiction raised.
@@ -1364,7 +1350,7 @@ class InventoryService:
         item = await self.item(asset.item_id)
         repair = await self.location(to_location_id, "to_location_id")
         self._require_kind(repair, {LocationKind.repair}, "to_location_id")
-        source = (await self._locations_by_id(asset.location_id))[asset.location_id]
+        source = await self._location_of(asset.location_id)
         await self._check_may_use_location(op.actor, source, "asset_id")
         if asset.status in (AssetStatus.installed, AssetStatus.written_off):
             raise InvalidInput(
@@ -1521,7 +1507,7 @@ class InventoryService:
                 field="user_id",
                 code="VEHICLE_ALREADY_ASSIGNED",
             )
-        load = (await self._locations_by_id(van.vehicle_location_id))[van.vehicle_location_id]
+        load = await self._location_of(van.vehicle_location_id)
         if load.user_id is not None and load.user_id != user.id:
             await self._check_may_act_for(op.actor, await self.session.get(User, load.user_id))
         item = await self.item(van.item_id)
@@ -1554,7 +1540,7 @@ class InventoryService:
             raise InvalidInput("that asset is not a vehicle", field="vehicle_asset_id", code="NOT_A_VEHICLE")
         depot = await self.location(to_location_id, "to_location_id")
         self._require_kind(depot, {LocationKind.depot}, "to_location_id")
-        load = (await self._locations_by_id(van.vehicle_location_id))[van.vehicle_location_id]
+        load = await self._location_of(van.vehicle_location_id)
         if load.user_id is not None:
             await self._check_may_act_for(op.actor, await self.session.get(User, load.user_id))
         item = await self.item(van.item_id)
@@ -1585,7 +1571,7 @@ class InventoryService:
         await begin_write(self.session)
         asset = await self._locked_asset(asset_id)
         item = await self.item(asset.item_id)
-        location = (await self._locations_by_id(asset.location_id))[asset.location_id]
+        location = await self._location_of(asset.location_id)
         await self._check_may_use_location(current, location, "asset_id")
         if current.role == Role.technician and asset.holder_id != current.id:
             raise Forbidden("technicians record services on what they hold", field="asset_id")
@@ -1789,23 +1775,27 @@ class InventoryService:
         await self.session.flush()
         return len(drift)
 
-    # --- reads used by the views ------------------------------------------------------------------
 
-    async def is_move_id_seen(self, move_id: UUID) -> bool:
-        return await self.session.get(InventoryOperation, move_id) is not None
+# Installed units are serviced through jobs, written-off ones not at all: neither is "due".
+NOT_SERVICED_STATUSES = (AssetStatus.written_off, AssetStatus.installed)
 
 
 def overdue_filter(now: datetime):
-    """Assets out with a technician past their return date, or past a calibration/inspection/maintenance."""
+    """Assets out with a technician past their return date, or past a calibration/inspection/maintenance
+    (``is_overdue`` is the same rule for one asset in hand)."""
     return or_(
         and_(
             Asset.return_due_at.is_not(None),
             Asset.return_due_at < now,
             Asset.status == AssetStatus.in_custody,
         ),
-        and_(
-            Asset.due_at.is_not(None),
-            Asset.due_at < now,
-            Asset.status.not_in([AssetStatus.written_off, AssetStatus.installed]),
-        ),
+        and_(Asset.due_at.is_not(None), Asset.due_at < now, Asset.status.not_in(NOT_SERVICED_STATUSES)),
     )
+
+
+def is_overdue(asset: Asset, now: datetime) -> bool:
+    late_return = bool(
+        asset.return_due_at and asset.return_due_at < now and asset.status == AssetStatus.in_custody
+    )
+    late_service = bool(asset.due_at and asset.due_at < now and asset.status not in NOT_SERVICED_STATUSES)
+    return late_return or late_service

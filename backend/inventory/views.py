@@ -12,7 +12,7 @@ from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.auth.models import Role, User
-from backend.auth.services import CurrentUser, led_team_ids
+from backend.auth.services import CurrentUser, UserService
 from backend.db import utcnow
 from backend.errors import Conflict, InvalidInput, NotFound
 from backend.inventory.models import (
@@ -21,7 +21,6 @@ from backend.inventory.models import (
     SERIAL_KINDS,
     Asset,
     AssetService,
-    AssetStatus,
     Balance,
     Handover,
     HandoverStatus,
@@ -53,7 +52,7 @@ from backend.inventory.schemas import (
     SparePolicyRead,
     SpareShortageRead,
 )
-from backend.inventory.services import overdue_filter
+from backend.inventory.services import NOT_SERVICED_STATUSES, is_overdue, overdue_filter
 from backend.sync.feed import touch
 
 MAX_LIST = 500
@@ -75,14 +74,6 @@ def location_read(location: Location) -> LocationRead:
 
 
 def asset_read(asset: Asset, item: Item, now: datetime) -> AssetRead:
-    overdue = bool(
-        (asset.return_due_at and asset.return_due_at < now and asset.status == AssetStatus.in_custody)
-        or (
-            asset.due_at
-            and asset.due_at < now
-            and asset.status not in (AssetStatus.written_off, AssetStatus.installed)
-        )
-    )
     return AssetRead(
         id=asset.id,
         item_id=asset.item_id,
@@ -102,7 +93,7 @@ def asset_read(asset: Asset, item: Item, now: datetime) -> AssetRead:
         last_serviced_at=asset.last_serviced_at,
         return_due_at=asset.return_due_at,
         installed_at=asset.installed_at,
-        overdue=overdue,
+        overdue=is_overdue(asset, now),
         version=asset.version,
         updated_at=asset.updated_at,
     )
@@ -318,27 +309,24 @@ class InventoryViews:
     # --- scope -------------------------------------------------------------------------------------
 
     async def visible_user_ids(self, current: CurrentUser) -> set[UUID] | None:
-        """Whose custody ``current`` may see: None means everyone."""
-        if current.sees_everything:
+        """Whose custody ``current`` may see (the users' own visibility rule): None means everyone."""
+        scope = await UserService(self.session).visible_user_ids_filter(current)
+        if scope is None:
             return None
-        if current.role == Role.supervisor:
-            teams = await led_team_ids(self.session, current.id)
-            rows = await self.session.scalars(
-                select(User.id).where(User.team_id.in_(teams), User.role == Role.technician)
-            )
-            return {current.id, *rows}
-        return {current.id}
+        return set(await self.session.scalars(select(User.id).where(scope)))
+
+    @staticmethod
+    def _kinds_hidden_from(current: CurrentUser) -> tuple[str, ...]:
+        # A technician sees customer sites through their jobs (the jobs domain), not as stock; what
+        # everyone consumed or lost is not theirs to browse.
+        return (LocationKind.site, LocationKind.written_off) if current.role == Role.technician else ()
 
     async def _check_location_visible(self, current: CurrentUser, location: Location) -> None:
         if location.kind in CUSTODY_KINDS and location.user_id is not None:
             visible = await self.visible_user_ids(current)
             if visible is not None and location.user_id not in visible:
                 raise NotFound("no such location", field="location_id")
-        elif (
-            location.kind in (LocationKind.site, LocationKind.written_off) and current.role == Role.technician
-        ):
-            # A technician sees customer sites through their jobs (the jobs domain), not as stock; what
-            # everyone consumed or lost is not theirs to browse.
+        elif location.kind in self._kinds_hidden_from(current):
             raise NotFound("no such location", field="location_id")
 
     async def list_locations(
@@ -349,12 +337,9 @@ class InventoryViews:
             statement = statement.where(Location.kind == kind)
         visible = await self.visible_user_ids(current)
         if visible is not None:
-            hidden_kinds = (
-                [LocationKind.site, LocationKind.written_off] if current.role == Role.technician else []
-            )
             statement = statement.where(
                 or_(
-                    Location.kind.not_in([*CUSTODY_KINDS, *hidden_kinds]),
+                    Location.kind.not_in([*CUSTODY_KINDS, *self._kinds_hidden_from(current)]),
                     Location.user_id.in_(visible),
                     (Location.kind == LocationKind.vehicle)
                     & Location.user_id.is_(None)
@@ -414,6 +399,9 @@ class InventoryViews:
         user = await self.session.get(User, user_id)
         if user is None or (visible is not None and user_id not in visible):
             raise NotFound("no such user", field="user_id")
+        return await self._custody(user)
+
+    async def _custody(self, user: User) -> Custody:
         person = await self.session.scalar(
             select(Location).where(Location.kind == LocationKind.person, Location.user_id == user.id)
         )
@@ -460,39 +448,36 @@ class InventoryViews:
         visible = await self.visible_user_ids(current)
         members = list(
             await self.session.scalars(
-                select(User.id)
+                select(User)
                 .where(User.team_id == team_id, User.role == Role.technician, User.is_active)
                 .order_by(User.username)
             )
         )
         if visible is not None:
-            members = [m for m in members if m in visible]
+            members = [m for m in members if m.id in visible]
             if not members and current.role != Role.manager:
                 raise NotFound("no such team", field="team_id")
-        return [await self.custody(current, member) for member in members]
+        return [await self._custody(member) for member in members]
 
     async def get_asset(self, current: CurrentUser, asset_id: UUID) -> Asset:
+        return await self._asset_in_scope(current, asset_id, await self.visible_user_ids(current))
+
+    async def _asset_in_scope(self, current: CurrentUser, asset_id: UUID, visible: set[UUID] | None) -> Asset:
         asset = await self.session.get(Asset, asset_id)
         if asset is None:
             raise NotFound("no such asset", field="asset_id")
-        visible = await self.visible_user_ids(current)
         if visible is not None:
             location = await self.session.get(Location, asset.location_id)
-            location = location or Location(kind=LocationKind.person)
-            public = location.kind not in CUSTODY_KINDS and (
-                location.kind not in (LocationKind.site, LocationKind.written_off)
-                or current.role != Role.technician
-            )
-            in_scope = asset.holder_id in visible or location.user_id in visible or public
-            if not in_scope:
+            public = location.kind not in (*CUSTODY_KINDS, *self._kinds_hidden_from(current))
+            if not (public or asset.holder_id in visible or location.user_id in visible):
                 raise NotFound("no such asset", field="asset_id")
         return asset
 
     async def asset_history(self, current: CurrentUser, asset_id: UUID) -> AssetHistory:
-        asset = await self.get_asset(current, asset_id)
+        visible = await self.visible_user_ids(current)
+        asset = await self._asset_in_scope(current, asset_id, visible)
         item = await self.session.get(Item, asset.item_id)
         statement = select(Movement).where(Movement.asset_id == asset.id)
-        visible = await self.visible_user_ids(current)
         if visible is not None:
             # Custody by people outside one's scope, and the jobs the asset went to then, are not shown.
             statement = statement.where(
@@ -547,9 +532,7 @@ class InventoryViews:
         visible = await self.visible_user_ids(current)
         if visible is None:
             return statement
-        hidden = [*CUSTODY_KINDS]
-        if current.role == Role.technician:
-            hidden += [LocationKind.site, LocationKind.written_off]
+        hidden = [*CUSTODY_KINDS, *self._kinds_hidden_from(current)]
         public_locations = select(Location.id).where(Location.kind.not_in(hidden))
         return statement.where(or_(Asset.holder_id.in_(visible), Asset.location_id.in_(public_locations)))
 
@@ -569,7 +552,7 @@ class InventoryViews:
             .where(
                 Asset.due_at.is_not(None),
                 Asset.due_at <= horizon,
-                Asset.status.not_in([AssetStatus.written_off, AssetStatus.installed]),
+                Asset.status.not_in(NOT_SERVICED_STATUSES),
             )
             .order_by(Asset.due_at)
         )
