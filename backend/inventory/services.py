@@ -27,8 +27,6 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from sqlalchemy import and_, case, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.auth.models import Role, Team, User
@@ -58,8 +56,8 @@ from backend.inventory.models import (
     Tracking,
 )
 from backend.sync.exceptions import raise_exception
-from backend.sync.feed import FEED_RECORDED
-from backend.sync.models import ExceptionKind, SyncChange
+from backend.sync.feed import insert_synced_row_if_absent
+from backend.sync.models import ExceptionKind
 
 CONSUMED_CODE = "CONSUMED"
 WRITTEN_OFF_CODE = "WRITTEN-OFF"
@@ -391,32 +389,9 @@ class InventoryService:
         find = select(Location).where(Location.code == code)
         location = await self.session.scalar(find)
         if location is None:
-            now, new_id = utcnow(), uuid4()
-            insert = pg_insert if self._is_postgres else sqlite_insert
-            created = await self.session.execute(
-                insert(Location.__table__)
-                .values(
-                    id=new_id,
-                    kind=LocationKind.written_off,
-                    name=name,
-                    code=code,
-                    region="",
-                    address="",
-                    is_active=True,
-                    version=1,
-                    created_at=now,
-                    updated_at=now,
-                )
-                .on_conflict_do_nothing(index_elements=["code"])
-                .returning(Location.__table__.c.id)
-                .execution_options(**{FEED_RECORDED: True})
-            )
-            if created.scalar() is not None:  # ours: record it in the feed as the session would
-                self.session.add(
-                    SyncChange(
-                        entity=Location.__entity_name__, entity_id=new_id, op="put", version=1, changed_at=now
-                    )
-                )
+            row = {"id": uuid4(), "kind": LocationKind.written_off, "name": name, "code": code}
+            row |= {"region": "", "address": "", "is_active": True}
+            await insert_synced_row_if_absent(self.session, Location, row, unique=["code"])
             location = await self.session.scalar(find)
         cache[("sink", code)] = location
         return location
@@ -513,31 +488,14 @@ class InventoryService:
             return query.with_for_update() if self._is_postgres else query
 
         balance = await self.session.scalar(statement())
-        if balance is not None:
-            return balance
-        if not self._is_postgres:  # writers are serialized on SQLite: nobody else can create it now
-            balance = Balance(location_id=location_id, item_id=item_id, size=size, qty=0)
-            self.session.add(balance)
-            return balance
-        # Two first movements into one place may race to create its row: let the database pick one.
-        # The row is changed through the session just below, which records it in the feed.
-        now = utcnow()
-        await self.session.execute(
-            pg_insert(Balance.__table__)
-            .values(
-                id=uuid4(),
-                location_id=location_id,
-                item_id=item_id,
-                size=size,
-                qty=0,
-                version=1,
-                created_at=now,
-                updated_at=now,
+        if balance is None:
+            # Two first movements into one place may race to create its row: the database keeps one.
+            row = {"id": uuid4(), "location_id": location_id, "item_id": item_id, "size": size, "qty": 0}
+            await insert_synced_row_if_absent(
+                self.session, Balance, row, unique=["location_id", "item_id", "size"]
             )
-            .on_conflict_do_nothing(constraint="uq_balance_location_item_size")
-            .execution_options(**{FEED_RECORDED: True})
-        )
-        return await self.session.scalar(statement())
+            balance = await self.session.scalar(statement())
+        return balance
 
     async def _move(
         self,

@@ -15,6 +15,8 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import event, insert
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session
 from sqlmodel import SQLModel
@@ -62,7 +64,7 @@ def _record(session: Session, obj: SyncedEntity, op: str) -> None:
     )
 
 
-def _write_feed_rows(session: Session, _flush_context: Any) -> None:
+def _write_pending_rows(session: Session, *_args: Any) -> None:
     # One multi-row INSERT per flush, in the flush's transaction: the feed rows commit with the change.
     rows = session.info.pop(_PENDING_KEY, None)
     if rows:
@@ -71,10 +73,10 @@ def _write_feed_rows(session: Session, _flush_context: Any) -> None:
 
 
 def _flush_before_commit(session: Session) -> None:
-    # Rows queued with ``queue_insert`` after the last flush (or in a transaction with nothing else to
-    # flush) are written here, after the objects they may refer to.
+    # Rows pending since the last flush (or in a transaction with nothing else to flush) are written
+    # here, after the objects they may refer to.
     session.flush()
-    write_queued_rows(session)
+    _write_pending_rows(session)
 
 
 def _record_synced_writes(session: Session, _flush_context: Any, _instances: Any) -> None:
@@ -129,6 +131,37 @@ def _refuse_bulk_writes(state: ORMExecuteState) -> None:
         )
 
 
+async def insert_synced_row_if_absent(
+    session: AsyncSession, model: type[SyncedEntity], row: dict[str, Any], *, unique: list[str]
+) -> bool:
+    """Insert one new synced row unless a row with the same ``unique`` columns exists, so that callers
+    racing to create it make exactly one; the feed records it when this call inserted it. The caller
+    reads the row back afterwards (theirs or the winner's)."""
+    dialect = session.bind.dialect.name
+    insert_for = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    now = utcnow()
+    row = {"version": 1, "created_at": now, "updated_at": now, **row}
+    inserted = await session.execute(
+        insert_for(model.__table__)
+        .values(**row)
+        .on_conflict_do_nothing(index_elements=unique)
+        .returning(model.__table__.c.id)
+        .execution_options(**{FEED_RECORDED: True})
+    )
+    if inserted.scalar() is None:
+        return False
+    session.info.setdefault(_PENDING_KEY, []).append(
+        {
+            "entity": model.__entity_name__,
+            "entity_id": row["id"],
+            "op": "put",
+            "version": 1,
+            "changed_at": now,
+        }
+    )
+    return True
+
+
 async def insert_synced_rows(
     session: AsyncSession, model: type[SyncedEntity], rows: list[dict[str, Any]]
 ) -> None:
@@ -166,7 +199,7 @@ def install_change_recorder() -> None:
     if _installed:
         return
     event.listen(Session, "before_flush", _record_synced_writes)
-    event.listen(Session, "after_flush", _write_feed_rows)
+    event.listen(Session, "after_flush", _write_pending_rows)
     event.listen(Session, "before_commit", _flush_before_commit)
     event.listen(Session, "after_commit", _forget_touched)
     event.listen(Session, "after_rollback", _forget_touched)

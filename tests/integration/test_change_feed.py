@@ -127,3 +127,23 @@ def test_concurrent_updates_of_one_record_cannot_both_win(settings):
             return final.region, final.version, await _feed(factory, team.id)
 
     assert run(settings, work) == ("North", 2, [("put", 1), ("put", 2)])
+
+
+def test_a_row_created_if_absent_is_made_once_and_fed_once(settings):
+    from uuid import uuid4
+
+    from backend.sync.feed import insert_synced_row_if_absent
+
+    async def work(factory):
+        first, second = uuid4(), uuid4()
+        async with factory() as session, session.begin():
+            made = await insert_synced_row_if_absent(
+                session, Team, {"id": first, "name": "Once", "region": ""}, unique=["name"]
+            )
+        async with factory() as session, session.begin():
+            again = await insert_synced_row_if_absent(
+                session, Team, {"id": second, "name": "Once", "region": ""}, unique=["name"]
+            )
+        return made, again, await _feed(factory, first), await _feed(factory, second)
+
+    assert run(settings, work) == (True, False, [("put", 1)], [])
