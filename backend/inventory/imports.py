@@ -931,25 +931,34 @@ async def validate_assets(
     return assets, loads
 
 
+async def _import_opening_assets(
+    session: AsyncSession, source: Source, kind: str, spec, validate, actor: str, progress: ProgressFn
+) -> ImportSummary:
+    """Check every row of a file of serialized units, then write them with their opening movements."""
+    await begin_write(session)
+    user = await _actor(session, actor)
+    file = read_csv(source, spec)
+    assets, new_locations = await validate(session, file.rows, progress, file.problems)
+    opening = await write_opening_assets(
+        session,
+        actor_id=user.id,
+        assets=assets,
+        new_locations=new_locations,
+        reason=f"import: {kind}",
+        args={"import": kind, "file": _name(source), "rows": file.size},
+        progress=progress,
+    )
+    return ImportSummary(kind, file.size, opening=opening)
+
+
 async def import_assets(
     session: AsyncSession, source: Source, *, actor: str = "manager", progress: ProgressFn = _no_progress
 ) -> ImportSummary:
     """Serialized assets (tools, toolboxes, vans, spare units) into depots, each with its opening
     movement; vans get their load space."""
-    await begin_write(session)
-    user = await _actor(session, actor)
-    file = read_csv(source, ASSETS_SPEC)
-    assets, loads = await validate_assets(session, file.rows, progress, file.problems)
-    opening = await write_opening_assets(
-        session,
-        actor_id=user.id,
-        assets=assets,
-        new_locations=loads,
-        reason="import: assets",
-        args={"import": "assets", "file": _name(source), "rows": file.size},
-        progress=progress,
+    return await _import_opening_assets(
+        session, source, "assets", ASSETS_SPEC, validate_assets, actor, progress
     )
-    return ImportSummary("assets", file.size, opening=opening)
 
 
 # --- the installed base ------------------------------------------------------------------------------
@@ -1032,20 +1041,9 @@ async def import_installed_base(
 ) -> ImportSummary:
     """Units installed at customer sites (creating the sites not stored yet), each with its opening
     movement; the spare shortage of every model and region touched is re-checked."""
-    await begin_write(session)
-    user = await _actor(session, actor)
-    file = read_csv(source, INSTALLED_BASE_SPEC)
-    assets, sites = await validate_installed_base(session, file.rows, progress, file.problems)
-    opening = await write_opening_assets(
-        session,
-        actor_id=user.id,
-        assets=assets,
-        new_locations=sites,
-        reason="import: installed base",
-        args={"import": "installed-base", "file": _name(source), "rows": file.size},
-        progress=progress,
+    return await _import_opening_assets(
+        session, source, "installed-base", INSTALLED_BASE_SPEC, validate_installed_base, actor, progress
     )
-    return ImportSummary("installed-base", file.size, opening=opening)
 
 
 IMPORTERS = {
