@@ -831,3 +831,74 @@ def test_installing_a_unit_the_store_has_as_lost_is_recorded_with_a_conflict(cli
     assert exception["kind"] == "custody_conflict" and "written_off" in exception["message"]
     clean = _op(client, "install", world["manager"], asset_id=other, site_location_id=world["site"]["id"])
     assert clean.json()["exception_ids"] == []
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "who", "status", "field"),
+    [
+        ("post", "/api/inventory/locations", {"kind": "person", "name": "Me"}, "manager", 400, "kind"),
+        (
+            "post",
+            "/api/inventory/locations",
+            {"kind": "depot", "name": "Again", "code": "DEP-T"},
+            "manager",
+            409,
+            "code",
+        ),
+        ("post", "/api/inventory/locations", {"kind": "depot", "name": "x\u0000y"}, "manager", 400, "name"),
+        ("post", "/api/inventory/locations", {"kind": "depot", "name": "Mine"}, "supervisor1", 403, None),
+        (
+            "put",
+            "/api/spares/policies",
+            {"item_id": "{atm}", "region": "East", "ratio": 1.5},
+            "manager",
+            400,
+            "ratio",
+        ),
+        ("put", "/api/spares/policies", {"item_id": "{gloves}", "region": "East"}, "manager", 422, "item_id"),
+        ("put", "/api/spares/policies", {"item_id": "{atm}", "region": ""}, "manager", 400, "region"),
+        ("get", "/api/inventory/assets?limit=0", None, "manager", 400, "limit"),
+        ("get", "/api/inventory/due?within_days=-1", None, "tech1", 400, "within_days"),
+        ("get", "/api/exceptions?status=bogus", None, "supervisor1", 400, "status"),
+        ("get", "/api/inventory/locations?kind=moon", None, "tech1", 400, "kind"),
+        (
+            "post",
+            "/api/exceptions/{random}/resolve",
+            {"outcome": "confirmed", "resolution": "x"},
+            "manager",
+            404,
+            "exception_id",
+        ),
+        (
+            "post",
+            "/api/inventory/ops/handovers/{random}/accept",
+            {"move_id": "{random}"},
+            "tech1",
+            404,
+            "handover_id",
+        ),
+        ("get", "/api/inventory/custody/teams/{random}", None, "supervisor1", 404, "team_id"),
+        ("get", "/api/inventory/assets/{random}/history", None, "tech1", 404, "asset_id"),
+        ("put", "/api/inventory/items/{random}", {"name": "x"}, "manager", 404, "item_id"),
+        ("put", "/api/inventory/items/{gloves}", {"sku": "NEW"}, "manager", 400, "sku"),
+    ],
+)
+def test_inventory_endpoints_answer_bad_input_with_a_clear_4xx(
+    client, as_role, world, method, path, body, who, status, field
+):
+    def fill(text: str) -> str:
+        return (
+            text.replace("{atm}", world["atm"]["id"])
+            .replace("{gloves}", world["gloves"]["id"])
+            .replace("{random}", _id())
+        )
+
+    payload = {k: fill(v) if isinstance(v, str) else v for k, v in (body or {}).items()}
+    response = client.request(
+        method.upper(), fill(path), json=payload if body is not None else None, headers=as_role(who)
+    )
+    assert response.status_code == status, response.text
+    error = response.json()
+    assert error["message"]
+    if field:
+        assert field in (error.get("field") or "") or field in error["message"], error
