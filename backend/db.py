@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
 from uuid import UUID, uuid4
@@ -158,13 +159,19 @@ def is_queued(session: AsyncSession, table: Table, row: dict[str, Any]) -> bool:
     return any(queued is row for queued in session.info.get(QUEUED_ROWS_KEY, {}).get(table, ()))
 
 
+@lru_cache(maxsize=4)
+def _dependency_order(_table_names: tuple[str, ...]) -> dict[str, int]:
+    # Sorting the metadata by foreign keys is not free: done once per set of tables, not per flush.
+    return {table.name: index for index, table in enumerate(SQLModel.metadata.sorted_tables)}
+
+
 def write_queued_rows(session: Session) -> None:
     queued = session.info.pop(QUEUED_ROWS_KEY, None)
     if queued:
         connection = session.connection()
         # Parents before children, whatever order the rows were queued in.
-        order = {table: index for index, table in enumerate(SQLModel.metadata.sorted_tables)}
-        for table in sorted(queued, key=lambda t: order.get(t, len(order))):
+        order = _dependency_order(tuple(SQLModel.metadata.tables))
+        for table in sorted(queued, key=lambda t: order.get(t.name, len(order))):
             connection.execute(table.insert(), queued[table])
 
 
