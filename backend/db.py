@@ -134,6 +134,7 @@ def import_all_models() -> None:
     """Import every domain's tables so ``SQLModel.metadata`` is complete (Alembic, create_all)."""
     import backend.auth.models
     import backend.inventory.models
+    import backend.jobs.models
     import backend.sync.models  # noqa: F401
 
 

@@ -1,0 +1,325 @@
+"""Customers, their sites and the units installed there, and the standard procedures per job type.
+
+A site is created together with its inventory location (kind ``site``), so what inventory installs at
+that location is the site's installed base; a unit names one asset installed there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.auth.services import CurrentUser
+from backend.db import begin_write
+from backend.errors import Conflict, InvalidInput, NotFound
+from backend.inventory.models import Asset, AssetStatus, Item, Location, LocationKind
+from backend.jobs.models import Customer, JobType, Procedure, Site, StepRequirement, Unit
+
+
+@dataclass
+class StepSpec:
+    """One step of a standard procedure, as a manager writes it."""
+
+    id: str
+    title: str
+    instructions: str = ""
+    requires: list[str] = field(default_factory=list)
+    reading_unit: str = ""
+    reading_min: float | None = None
+    reading_max: float | None = None
+    key_moment: bool = False
+    monitoring_point: bool = False
+    mandatory: bool = True
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "instructions": self.instructions,
+            "requires": list(self.requires),
+            "reading_unit": self.reading_unit,
+            "reading_min": self.reading_min,
+            "reading_max": self.reading_max,
+            "key_moment": self.key_moment,
+            "monitoring_point": self.monitoring_point,
+            "mandatory": self.mandatory,
+        }
+
+
+def check_steps(steps: Sequence[StepSpec]) -> list[dict[str, Any]]:
+    if not steps:
+        raise InvalidInput("a procedure needs at least one step", field="steps")
+    seen: set[str] = set()
+    for index, step in enumerate(steps):
+        where = f"steps[{index}]"
+        if step.id in seen:
+            raise InvalidInput(f"step id {step.id!r} is used twice", field=f"{where}.id")
+        seen.add(step.id)
+        requirements = set(step.requires)
+        if len(requirements) != len(step.requires):
+            raise InvalidInput("a requirement is listed twice", field=f"{where}.requires")
+        unknown = requirements - set(StepRequirement)
+        if unknown:
+            raise InvalidInput(f"unknown requirement {sorted(unknown)[0]!r}", field=f"{where}.requires")
+        is_reading = StepRequirement.reading in requirements
+        if is_reading and not step.reading_unit:
+            raise InvalidInput("a reading needs its unit (V, mm, °C…)", field=f"{where}.reading_unit")
+        if not is_reading and (
+            step.reading_min is not None or step.reading_max is not None or step.reading_unit
+        ):
+            raise InvalidInput("only a reading step has a unit and a range", field=f"{where}.reading_unit")
+        if (
+            step.reading_min is not None
+            and step.reading_max is not None
+            and step.reading_min > step.reading_max
+        ):
+            raise InvalidInput("the reading's minimum is above its maximum", field=f"{where}.reading_min")
+    return [step.as_dict() for step in steps]
+
+
+class CatalogService:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    # --- customers ----------------------------------------------------------------------------------
+
+    async def customer(self, customer_id: UUID, field_name: str = "customer_id") -> Customer:
+        customer = await self.session.get(Customer, customer_id)
+        if customer is None:
+            raise NotFound("no such customer", field=field_name)
+        return customer
+
+    async def create_customer(
+        self, *, name: str, code: str | None, contacts: list[dict[str, str]]
+    ) -> Customer:
+        if code and await self.session.scalar(select(Customer.id).where(Customer.code == code)):
+            raise Conflict(f"the customer code {code!r} is taken", field="code", code="CODE_TAKEN")
+        customer = Customer(name=name.strip(), code=code, contacts=contacts)
+        self.session.add(customer)
+        await self.session.flush()
+        return customer
+
+    async def update_customer(self, customer_id: UUID, changes: dict[str, Any]) -> Customer:
+        customer = await self.customer(customer_id)
+        for name, value in changes.items():
+            setattr(customer, name, value.strip() if isinstance(value, str) else value)
+        await self.session.flush()
+        return customer
+
+    async def list_customers(self, *, search: str = "", limit: int = 100, offset: int = 0) -> list[Customer]:
+        statement = select(Customer).order_by(Customer.name, Customer.id).limit(limit).offset(offset)
+        if search:
+            statement = statement.where(func.lower(Customer.name).contains(search.lower()))
+        return list(await self.session.scalars(statement))
+
+    # --- sites --------------------------------------------------------------------------------------
+
+    async def site(self, site_id: UUID, field_name: str = "site_id") -> Site:
+        site = await self.session.get(Site, site_id)
+        if site is None:
+            raise NotFound("no such site", field=field_name)
+        return site
+
+    async def create_site(
+        self,
+        *,
+        customer_id: UUID,
+        name: str,
+        code: str | None,
+        address: str,
+        lat: float | None,
+        lon: float | None,
+        region: str,
+        access_notes: str = "",
+    ) -> Site:
+        await begin_write(self.session)
+        await self.customer(customer_id)
+        if (lat is None) != (lon is None):
+            raise InvalidInput("give both lat and lon, or neither", field="lat" if lat is None else "lon")
+        if code and await self.session.scalar(select(Site.id).where(Site.code == code)):
+            raise Conflict(f"the site code {code!r} is taken", field="code", code="CODE_TAKEN")
+        if code and await self.session.scalar(select(Location.id).where(Location.code == code)):
+            raise Conflict(f"the location code {code!r} is taken", field="code", code="CODE_TAKEN")
+        location = Location(
+            kind=LocationKind.site, name=name.strip(), code=code, region=region, address=address
+        )
+        self.session.add(location)
+        await self.session.flush()
+        site = Site(
+            customer_id=customer_id,
+            name=name.strip(),
+            code=code,
+            address=address,
+            lat=lat,
+            lon=lon,
+            region=region,
+            access_notes=access_notes,
+            location_id=location.id,
+        )
+        self.session.add(site)
+        await self.session.flush()
+        return site
+
+    async def update_site(self, site_id: UUID, changes: dict[str, Any]) -> Site:
+        site = await self.site(site_id)
+        merged_lat = changes.get("lat", site.lat)
+        merged_lon = changes.get("lon", site.lon)
+        if (merged_lat is None) != (merged_lon is None):
+            raise InvalidInput("give both lat and lon, or neither", field="lat")
+        for name, value in changes.items():
+            setattr(site, name, value.strip() if isinstance(value, str) else value)
+        location = await self.session.get(Location, site.location_id)
+        if location is not None:
+            # The site and its inventory location carry the same name, address and region.
+            for name in ("name", "address", "region"):
+                if name in changes and getattr(location, name) != getattr(site, name):
+                    setattr(location, name, getattr(site, name))
+        await self.session.flush()
+        return site
+
+    async def list_sites(
+        self, *, customer_id: UUID | None = None, search: str = "", limit: int = 100, offset: int = 0
+    ) -> list[Site]:
+        statement = select(Site).order_by(Site.name, Site.id).limit(limit).offset(offset)
+        if customer_id is not None:
+            statement = statement.where(Site.customer_id == customer_id)
+        if search:
+            needle = search.lower()
+            statement = statement.where(
+                func.lower(Site.name).contains(needle) | func.lower(Site.address).contains(needle)
+            )
+        return list(await self.session.scalars(statement))
+
+    # --- units: the installed base ------------------------------------------------------------------
+
+    async def unit(self, unit_id: UUID, field_name: str = "unit_id") -> Unit:
+        unit = await self.session.get(Unit, unit_id)
+        if unit is None:
+            raise NotFound("no such unit", field=field_name)
+        return unit
+
+    async def register_unit(self, *, site_id: UUID, asset_id: UUID, position: str = "") -> Unit:
+        """Name an asset that inventory has installed at the site's location as a unit of the site."""
+        site = await self.site(site_id)
+        asset = await self.session.get(Asset, asset_id)
+        if asset is None:
+            raise NotFound("no such asset", field="asset_id")
+        if asset.location_id != site.location_id or asset.status != AssetStatus.installed:
+            raise InvalidInput(
+                f"asset {asset.serial} is not installed at {site.name}; install it there first",
+                field="asset_id",
+                code="NOT_INSTALLED_HERE",
+            )
+        if await self.session.scalar(select(Unit.id).where(Unit.asset_id == asset_id)):
+            raise Conflict(f"asset {asset.serial} is already a unit", field="asset_id", code="ALREADY_A_UNIT")
+        item = await self.session.get(Item, asset.item_id)
+        unit = Unit(
+            site_id=site.id,
+            asset_id=asset.id,
+            model=item.name if item else "",
+            serial=asset.serial,
+            position=position,
+        )
+        self.session.add(unit)
+        await self.session.flush()
+        return unit
+
+    async def units_of_site(self, site_id: UUID) -> list[Unit]:
+        await self.site(site_id)
+        return list(
+            await self.session.scalars(select(Unit).where(Unit.site_id == site_id).order_by(Unit.serial))
+        )
+
+    async def follow_swap(self, unit: Unit, new_asset_id: UUID) -> None:
+        """After a spare swap the unit's position holds the spare: the unit follows the asset."""
+        asset = await self.session.get(Asset, new_asset_id)
+        item = await self.session.get(Item, asset.item_id) if asset else None
+        if asset is None or item is None:
+            raise NotFound("no such asset", field="spare_asset_id")
+        unit.asset_id = asset.id
+        unit.serial = asset.serial
+        unit.model = item.name
+
+    # --- procedures ---------------------------------------------------------------------------------
+
+    async def procedure(self, procedure_id: UUID, field_name: str = "procedure_id") -> Procedure:
+        procedure = await self.session.get(Procedure, procedure_id)
+        if procedure is None:
+            raise NotFound("no such procedure", field=field_name)
+        return procedure
+
+    async def publish_procedure(
+        self,
+        actor: CurrentUser,
+        *,
+        code: str,
+        job_type: str,
+        name: str,
+        steps: Sequence[StepSpec],
+        item_id: UUID | None = None,
+    ) -> Procedure:
+        """Publish a procedure, or a new revision of it: earlier revisions stay as they were for the jobs
+        that were given them, and are no longer offered to new jobs."""
+        if job_type not in set(JobType):
+            raise InvalidInput(f"unknown job type {job_type!r}", field="job_type")
+        checked = check_steps(steps)
+        if item_id is not None and await self.session.get(Item, item_id) is None:
+            raise NotFound("no such item", field="item_id")
+        await begin_write(self.session)
+        current = list(
+            await self.session.scalars(
+                select(Procedure)
+                .where(Procedure.code == code)
+                .order_by(Procedure.revision.desc())
+                .with_for_update()
+            )
+        )
+        if current and current[0].job_type != job_type:
+            raise InvalidInput(
+                f"procedure {code} is for {current[0].job_type} jobs; publish another code for {job_type}",
+                field="job_type",
+            )
+        for earlier in current:
+            if earlier.is_current:
+                earlier.is_current = False
+        procedure = Procedure(
+            code=code,
+            revision=(current[0].revision + 1) if current else 1,
+            job_type=job_type,
+            name=name.strip(),
+            item_id=item_id,
+            steps=checked,
+            is_current=True,
+            published_by_id=actor.id,
+        )
+        self.session.add(procedure)
+        await self.session.flush()
+        return procedure
+
+    async def list_procedures(
+        self, *, job_type: str | None = None, include_retired: bool = False
+    ) -> list[Procedure]:
+        statement = select(Procedure).order_by(Procedure.code, Procedure.revision.desc())
+        if job_type:
+            statement = statement.where(Procedure.job_type == job_type)
+        if not include_retired:
+            statement = statement.where(Procedure.is_current.is_(True))
+        return list(await self.session.scalars(statement))
+
+    async def current_procedure(self, job_type: str, item_id: UUID | None) -> Procedure | None:
+        """The procedure a new job of this type gets: the one for the unit's model, else the general one."""
+        rows = list(
+            await self.session.scalars(
+                select(Procedure).where(Procedure.job_type == job_type, Procedure.is_current.is_(True))
+            )
+        )
+        for procedure in rows:
+            if item_id is not None and procedure.item_id == item_id:
+                return procedure
+        general = [p for p in rows if p.item_id is None]
+        return min(general, key=lambda p: p.code) if general else None
