@@ -26,6 +26,7 @@ from backend.db import (
 )
 from backend.errors import EXCEPTION_HANDLERS
 from backend.inventory.controllers import ROUTE_HANDLERS as INVENTORY_ROUTES
+from backend.jobs.controllers import JOB_ROUTES
 from backend.settings import Settings, get_settings
 from backend.sync.feed import install_change_recorder
 from backend.web import security_headers_hook, serve_pwa, serve_pwa_root
@@ -67,6 +68,10 @@ def _openapi_config() -> OpenAPIConfig:
                 name="exceptions", description="Contested facts and rejected work for supervisors to resolve"
             ),
             Tag(name="spares", description="Spare units sized from the installed base"),
+            Tag(name="customers", description="Customers, their sites and the units installed there"),
+            Tag(name="procedures", description="Standard procedures: steps, key moments, monitoring points"),
+            Tag(name="jobs", description="Jobs from request to approval: dispatch, work record, sign-off"),
+            Tag(name="media", description="Photos and signatures, named by their sha256"),
         ],
     )
 
@@ -91,7 +96,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         await engine.dispose()
 
     return Litestar(
-        route_handlers=[health, *AUTH_ROUTES, *INVENTORY_ROUTES, serve_pwa_root, serve_pwa],
+        route_handlers=[health, *AUTH_ROUTES, *INVENTORY_ROUTES, *JOB_ROUTES, serve_pwa_root, serve_pwa],
         plugins=[SQLAlchemyPlugin(config=create_plugin_config(engine, session_factory))],
         middleware=[bearer_auth_middleware(exclude_paths=[f"^{DOCS_PATH}"])],
         before_send=[security_headers_hook(DOCS_PATH, hsts=settings.is_prod)],

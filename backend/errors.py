@@ -271,6 +271,7 @@ _DESCRIPTIONS = {
     409: "Conflicts with the current state",
     413: "Request body too large",
     422: "Well-formed but breaks a business rule (named in `field`)",
+    415: "Not a supported image type, or the content is not the type it claims",
     429: "Too many attempts; see `Retry-After`",
 }
 

@@ -36,6 +36,8 @@ PWA_CSP = "; ".join(
     ]
 )
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
+# The printable service report: its own inline stylesheet and images inline as data URIs, no scripts.
+REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'"
 # The interactive API docs load their renderer from a CDN and bootstrap it inline.
 DOCS_CSP = (
     "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://unpkg.com; "
@@ -64,6 +66,8 @@ def security_headers_hook(docs_prefix: str, hsts: bool):
         path: str = scope.get("path", "")
         if path.startswith(docs_prefix):
             csp = DOCS_CSP
+        elif path.startswith("/api/jobs/") and path.endswith("/report"):
+            csp = REPORT_CSP
         elif path.startswith("/api/"):
             csp = API_CSP
         else:

@@ -1,0 +1,169 @@
+"""Photos and signatures as content-addressed blobs: checked by the media pipeline, stored under their
+sha256, described by a ``blob`` row, and served (re-encoded, without metadata) only to people who may
+see a job that uses them, or to whoever uploaded them.
+
+Image work is CPU-bound and runs in a worker thread, so one large upload never stalls the event loop.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio.to_thread
+from sqlalchemy import exists, select, true
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.auth.services import CurrentUser
+from backend.db import utcnow
+from backend.errors import NotFound
+from backend.jobs.models import Attachment, Blob, Job, Signoff
+from backend.jobs.services import JobService, MediaRefused
+from backend.media.pipeline import MAX_BLOB_BYTES, MediaError, check_signature, inspect_image
+from backend.media.store import BlobStore
+
+VARIANTS = ("display", "thumbnail")
+
+
+log = logging.getLogger("fieldq.media")
+
+
+async def render_in_background(store: BlobStore, sha256: str) -> None:
+    """Make the served sizes after the upload's response; a failure is logged, and the first request
+    for the image makes them instead."""
+    try:
+        await anyio.to_thread.run_sync(store.ensure_variants, sha256)
+    except Exception:
+        log.exception("rendering the display size and thumbnail of %s failed", sha256)
+
+
+def blob_url(sha256: str, variant: str = "display") -> str:
+    return f"/api/blobs/{sha256}/{variant}"
+
+
+def _refused(error: MediaError, field: str | None = None) -> MediaRefused:
+    return MediaRefused(error.message, status=error.status, code=error.code, field=field)
+
+
+@dataclass
+class Stored:
+    blob: Blob
+    created: bool
+
+
+class BlobService:
+    def __init__(self, session: AsyncSession, store: BlobStore) -> None:
+        self.session = session
+        self.store = store
+
+    @staticmethod
+    def check_name(sha256: str) -> None:
+        if not BlobStore.is_valid_sha(sha256):
+            raise MediaRefused(
+                "a blob is named by the sha256 of its bytes: 64 lowercase hex digits",
+                status=400,
+                code="INVALID_HASH",
+                field="sha256",
+            )
+
+    async def get(self, sha256: str) -> Blob | None:
+        return await self.session.get(Blob, sha256)
+
+    async def upload(
+        self, current: CurrentUser, sha256: str, data: bytes, declared_type: str | None
+    ) -> Stored:
+        """Store an image once it is known to be what it claims: its bytes hash to its name, its content
+        is an image of the declared type, within the limits. Returns the stored row either way (an
+        upload of a blob already there is a no-op)."""
+        self.check_name(sha256)
+        if len(data) > MAX_BLOB_BYTES:
+            raise MediaRefused(
+                f"the image is {len(data):,} bytes; the limit is {MAX_BLOB_BYTES:,}",
+                status=413,
+                code="TOO_LARGE",
+            )
+        if hashlib.sha256(data).hexdigest() != sha256:
+            raise MediaRefused(
+                "the body does not hash to the sha256 in the URL",
+                status=400,
+                code="HASH_MISMATCH",
+                field="sha256",
+            )
+        existing = await self.get(sha256)
+        if existing is not None:
+            return Stored(existing, created=False)
+        try:
+            info = await anyio.to_thread.run_sync(inspect_image, data, declared_type)
+        except MediaError as error:
+            raise _refused(error) from None
+        await anyio.to_thread.run_sync(self.store.put, sha256, data)
+        row = {
+            "sha256": sha256,
+            "content_type": info.content_type,
+            "size_bytes": len(data),
+            "width": info.width,
+            "height": info.height,
+            "captured_at": info.captured_at,
+            "gps_lat": info.gps_lat,
+            "gps_lon": info.gps_lon,
+            "uploaded_by_id": current.id,
+            "uploaded_at": utcnow(),
+        }
+        insert_for = postgresql_insert if self.session.bind.dialect.name == "postgresql" else sqlite_insert
+        # Two uploads of the same photo at once (a retry racing the first) store one row.
+        inserted = await self.session.execute(
+            insert_for(Blob.__table__).values(**row).on_conflict_do_nothing(index_elements=["sha256"])
+        )
+        blob = await self.get(sha256)
+        return Stored(blob, created=bool(inserted.rowcount))
+
+    async def render_variants(self, sha256: str) -> dict[str, Path]:
+        """Produce the display size and the thumbnail (once; later calls find them on disk)."""
+        try:
+            return await anyio.to_thread.run_sync(self.store.ensure_variants, sha256)
+        except MediaError as error:
+            raise _refused(error) from None
+
+    async def may_see(self, current: CurrentUser, sha256: str, jobs: JobService) -> bool:
+        """The uploader may see their blob; anyone else only through a job they may see."""
+        blob = await self.get(sha256)
+        if blob is None:
+            return False
+        if blob.uploaded_by_id == current.id or current.sees_everything:
+            return True
+        scope = await jobs.scope_filter(current)
+        used_in_visible_job = (
+            select(Job.id)
+            .where(scope if scope is not None else true())
+            .where(
+                exists().where(Attachment.job_id == Job.id, Attachment.blob == sha256)
+                | exists().where(Signoff.job_id == Job.id, Signoff.signature_blob == sha256)
+            )
+            .limit(1)
+        )
+        return await self.session.scalar(used_in_visible_job) is not None
+
+    async def visible_variant(
+        self, current: CurrentUser, sha256: str, variant: str, jobs: JobService
+    ) -> Path:
+        self.check_name(sha256)
+        if variant not in VARIANTS:
+            raise NotFound(f"no variant {variant!r}; there are {', '.join(VARIANTS)}", field="variant")
+        if not await self.may_see(current, sha256, jobs):
+            raise NotFound("no such blob", field="sha256")
+        return (await self.render_variants(sha256))[variant]
+
+    async def check_signature_blob(self, sha256: str) -> None:
+        """A sign-off's signature must be a PNG with real ink on it, not a blank pad."""
+        blob = await self.get(sha256)
+        if blob is None:
+            raise NotFound("no such blob", field="signature_blob")
+        data = await anyio.to_thread.run_sync(self.store.read, sha256)
+        try:
+            await anyio.to_thread.run_sync(check_signature, data)
+        except MediaError as error:
+            raise _refused(error, field="signature_blob") from None

@@ -1,0 +1,141 @@
+"""A job from the repair-request line to approval, through the HTTP API, on SQLite and PostgreSQL:
+intake, dispatch, the technician's day, the work record with a photo, a reading and parts from their
+stock, the customer's sign-off with its hash, the approval queue with the evidence, and the report."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from sqlalchemy import update
+
+from tests.jobs_helpers import (
+    build_world,
+    do_steps,
+    drive,
+    ids,
+    jpeg_photo,
+    new_job,
+    now_iso,
+    signature_png,
+    signoff_body,
+    transition,
+    upload,
+)
+
+
+def test_a_request_goes_from_intake_to_approval(client, as_role, seeded):
+    world = build_world(client, as_role, seeded)
+    lead, tech = as_role("supervisor1"), as_role("tech1")
+
+    # The repair line takes a call: a `new` job for the team of the site's region, with targets.
+    request = {
+        "type": "repair",
+        "site_id": world.site["id"],
+        "unit_id": world.unit["id"],
+        "priority": "urgent",
+        "description": "Card reader rejects every card",
+        "external_ref": "CRM-20261124-0042",
+        "reported_by": "Ms. Li",
+        "reporter_phone": "+86 21 5555 0101",
+    }
+    made = client.post("/api/service-requests", headers=as_role("manager"), json=request)
+    assert made.status_code == 201, made.text
+    job = made.json()["job"]
+    assert job["status"] == "new" and job["source"] == "request" and job["number"].startswith("J")
+    assert job["respond_by"] and job["complete_by"] and job["customer_name"] == "中国工商银行 ICBC"
+    # The integration retries: the same job, 200, nothing new.
+    again = client.post("/api/service-requests", headers=as_role("manager"), json=request)
+    assert again.status_code == 200 and again.json()["job"]["id"] == job["id"]
+
+    # Dispatch: the supervisor assigns it; tech1 sees it today, tech2 does not see it at all.
+    assigned = client.post(f"/api/jobs/{job['id']}/assign", headers=lead,
+                           json={"assignee_id": seeded["tech1"], "scheduled_start": now_iso(),
+                                 "scheduled_end": now_iso()})
+    assert assigned.status_code == 200, assigned.text
+    assert assigned.json()["status"] == "assigned"
+    mine = client.get("/api/jobs/mine", headers=tech, params={"tz": "Asia/Shanghai"}).json()
+    assert job["id"] in [j["id"] for j in mine]
+    assert client.get(f"/api/jobs/{job['id']}", headers=as_role("tech2")).status_code == 404
+    assert job["id"] not in [j["id"] for j in client.get("/api/jobs/mine", headers=as_role("tech2")).json()]
+
+
+def test_the_work_record_signoff_and_approval(client, as_role, seeded):
+    world = build_world(client, as_role, seeded)
+    lead, tech = as_role("supervisor1"), as_role("tech1")
+    job = new_job(client, as_role, world)
+    for to in ("accepted", "en_route"):
+        assert transition(client, tech, job["id"], to).status_code == 200
+    arrived = transition(client, tech, job["id"], "on_site", geo={"lat": 31.24, "lon": 121.5, "accuracy_m": 8})
+    assert arrived.status_code == 200 and arrived.json()["arrival_lat"] == 31.24
+
+    # work_done needs every mandatory step.
+    early = transition(client, tech, job["id"], "work_done")
+    assert early.status_code == 422 and early.json()["code"] == "STEP_INCOMPLETE"
+    photo = upload(client, tech, jpeg_photo(), "image/jpeg")
+    do_steps(client, tech, job["id"], photo)
+    low = client.put(f"/api/jobs/{job['id']}/steps/ups", headers=tech, json={"result": "fail", "value": 11.2})
+    assert low.status_code == 200 and low.json()["in_range"] is False
+    log = client.post(f"/api/jobs/{job['id']}/logs", headers=tech,
+                      json={"log_id": ids(), "kind": "time", "minutes": 45, "text": "cleaning"})
+    assert log.status_code == 201
+    part = client.post(f"/api/jobs/{job['id']}/parts", headers=tech,
+                       json={"move_id": ids(), "item_id": world.part_item["id"], "qty": 2})
+    assert part.status_code == 201, part.text
+    assert transition(client, tech, job["id"], "work_done").status_code == 200
+
+    signature = upload(client, tech, signature_png(), "image/png")
+    signed = client.post(f"/api/jobs/{job['id']}/signoff", headers=tech, json=signoff_body(signature))
+    assert signed.status_code == 201, signed.text
+    assert len(signed.json()["hash"]) == 64
+    second = client.post(f"/api/jobs/{job['id']}/signoff", headers=tech, json=signoff_body(signature))
+    assert second.status_code == 409 and second.json()["code"] == "ALREADY_SIGNED"
+    locked = client.put(f"/api/jobs/{job['id']}/steps/ups", headers=tech, json={"result": "pass", "value": 13})
+    assert locked.status_code == 409 and locked.json()["code"] == "RECORD_LOCKED"
+
+    queue = client.get("/api/jobs/approvals", headers=lead).json()
+    evidence = next(item for item in queue["items"] if item["job"]["id"] == job["id"])
+    assert evidence["verification"]["valid"] is True
+    assert {s["step_id"] for s in evidence["steps"]} == {"arrive", "photo", "ups"}
+    assert evidence["parts"][0]["qty"] == 2 and evidence["minutes_logged"] == 45
+    assert evidence["signoff"]["rating"] == 5 and evidence["attachments"][0]["blob"] == photo
+
+    # The photo is served to the supervisor (re-encoded WebP), not to another technician.
+    image = client.get(evidence["attachments"][0]["thumbnail_url"], headers=lead)
+    assert image.status_code == 200 and image.content[:4] == b"RIFF"
+    assert client.get(evidence["attachments"][0]["url"], headers=as_role("tech2")).status_code == 404
+
+    no_reason = client.post(f"/api/jobs/{job['id']}/decision", headers=lead, json={"decision": "return"})
+    assert no_reason.status_code == 422 and no_reason.json()["field"] == "reason"
+    approved = client.post(f"/api/jobs/{job['id']}/decision", headers=lead, json={"decision": "approve"})
+    assert approved.status_code == 201, approved.text
+    assert approved.json()["turnaround_seconds"] is not None
+    report = client.get(f"/api/jobs/{job['id']}/report", headers=lead)
+    assert report.status_code == 200 and "Ms. Li" in report.text and "data:image/webp;base64," in report.text
+    assert "img-src data:" in report.headers["content-security-policy"]
+
+
+def test_changing_a_signed_value_in_the_database_fails_verification(client, as_role, seeded, settings):
+    world = build_world(client, as_role, seeded)
+    job = drive(client, as_role, world, "awaiting_approval")
+    lead = as_role("supervisor1")
+    verified = client.get(f"/api/jobs/{job['id']}/signoff/verify", headers=lead).json()
+    assert verified["valid"] and verified["changed"] == []
+
+    import asyncio
+
+    from backend.db import create_engine
+    from backend.jobs.models import JobStep
+
+    async def tamper():
+        engine = create_engine(settings)
+        async with engine.begin() as connection:
+            await connection.execute(
+                update(JobStep.__table__)
+                .where(JobStep.__table__.c.job_id == UUID(job["id"]), JobStep.__table__.c.step_id == "ups")
+                .values(value=12.5)
+            )
+        await engine.dispose()
+
+    asyncio.run(tamper())
+    after = client.get(f"/api/jobs/{job['id']}/signoff/verify", headers=lead).json()
+    assert after["valid"] is False and after["changed"] == ["steps"] and after["snapshot_intact"] is True
