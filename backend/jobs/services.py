@@ -1047,7 +1047,16 @@ class JobService:
             raise NotFound(f"{job.number} has no sign-off yet", field="job_id", code="NOT_SIGNED")
         return await self.verification(job, signoff)
 
-    async def verification(self, job: Job, signoff: Signoff) -> Verification:
+    async def verification(
+        self,
+        job: Job,
+        signoff: Signoff,
+        *,
+        record_now: dict[str, Any] | None = None,
+        amendments: list[JobHistory] | None = None,
+    ) -> Verification:
+        """Check a sign-off. A caller that already loaded the job's rows (the approval queue loads a whole
+        page at once) passes the record and the amendments in, so checking costs no further queries."""
         fields = {
             name: getattr(signoff, name)
             for name in (
@@ -1061,17 +1070,18 @@ class JobService:
                 "signed_at",
             )
         }
-        now = await self._record_now(job)
+        now = record_now if record_now is not None else await self._record_now(job)
         recomputed = record_hash(signed_payload(now, fields))
         snapshot_hash = record_hash(signed_payload(signoff.snapshot, fields))
         seal_valid = seal(self._seal_key, signoff.hash) == signoff.seal
-        amendments = list(
-            await self.session.scalars(
-                select(JobHistory)
-                .where(JobHistory.job_id == job.id, JobHistory.kind == "amendment")
-                .order_by(JobHistory.at)
+        if amendments is None:
+            amendments = list(
+                await self.session.scalars(
+                    select(JobHistory)
+                    .where(JobHistory.job_id == job.id, JobHistory.kind == "amendment")
+                    .order_by(JobHistory.at)
+                )
             )
-        )
         return Verification(
             valid=recomputed == signoff.hash and seal_valid,
             hash=signoff.hash,

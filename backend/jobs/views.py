@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.auth.models import Role, User
 from backend.auth.services import CurrentUser
-from backend.db import utcnow
 from backend.errors import Forbidden, InvalidInput
 from backend.inventory.models import Asset, Item, Movement
 from backend.jobs import schemas as s
@@ -36,6 +35,7 @@ from backend.jobs.models import (
     Site,
     Unit,
 )
+from backend.jobs.record import canonical_record
 from backend.jobs.services import PART_OPERATIONS, JobService, Verification
 from backend.jobs.workflow import TERMINAL
 
@@ -335,6 +335,7 @@ class JobViews:
         ):
             attachments[attachment.job_id].append((attachment, blob))
         parts: dict[UUID, list[s.PartRead]] = defaultdict(list)
+        movements: dict[UUID, list[Movement]] = defaultdict(list)
         for movement, sku, name, serial in await self.session.execute(
             select(Movement, Item.sku, Item.name, Asset.serial)
             .join(Item, Item.id == Movement.item_id)
@@ -342,6 +343,7 @@ class JobViews:
             .where(Movement.job_id.in_(ids), Movement.operation.in_(PART_OPERATIONS))
             .order_by(Movement.recorded_at, Movement.move_id, Movement.line)
         ):
+            movements[movement.job_id].append(movement)
             parts[movement.job_id].append(
                 s.PartRead(
                     move_id=movement.move_id,
@@ -366,7 +368,18 @@ class JobViews:
             select(Approval).where(Approval.job_id.in_(ids)).order_by(Approval.decided_at)
         ):
             approvals[row.job_id].append(row)
-        names = await self.user_names({a.decided_by for rows in approvals.values() for a in rows})
+        amendments: dict[UUID, list[JobHistory]] = defaultdict(list)
+        if signoffs:
+            for row in await self.session.scalars(
+                select(JobHistory)
+                .where(JobHistory.job_id.in_(list(signoffs)), JobHistory.kind == "amendment")
+                .order_by(JobHistory.at)
+            ):
+                amendments[row.job_id].append(row)
+        names = await self.user_names(
+            {a.decided_by for rows in approvals.values() for a in rows}
+            | {h.actor_id for rows in amendments.values() for h in rows}
+        )
         out = []
         for job, read in zip(jobs, reads, strict=True):
             procedure = procedures.get(job.procedure_id) if job.procedure_id else None
@@ -375,8 +388,11 @@ class JobViews:
             signoff = signoffs.get(job.id)
             verification = None
             if signoff is not None:
-                checked = await self.jobs.verification(job, signoff)
-                names.update(await self.user_names(h.actor_id for h in checked.amendments))
+                photos = [a for a, _blob in attachments[job.id]]
+                record_now = canonical_record(job, steps[job.id], logs[job.id], photos, movements[job.id])
+                checked = await self.jobs.verification(
+                    job, signoff, record_now=record_now, amendments=amendments[job.id]
+                )
                 verification = verification_read(checked, names)
             ordered_steps = sorted(
                 steps[job.id], key=lambda r: list(specs).index(r.step_id) if r.step_id in specs else 1_000
@@ -480,7 +496,3 @@ def signoff_read(x: Signoff) -> s.SignoffRead:
         signature_url=blob_url(x.signature_blob),
         hash=x.hash,
     )
-
-
-def now_utc() -> datetime:
-    return utcnow()
