@@ -114,6 +114,7 @@ def _redact(url: str) -> str:
 def seed(demo: bool, installed_units: int | None, inventory: bool) -> None:
     """Fill the database with demo data."""
     from backend.demo import DEFAULT_INSTALLED_UNITS, DEMO_PASSWORD, demo_steps, seed_demo
+    from backend.jobs.demo_data import job_summary
 
     if installed_units is None:
         installed_units = DEFAULT_INSTALLED_UNITS
@@ -138,17 +139,21 @@ def seed(demo: bool, installed_units: int | None, inventory: bool) -> None:
                 console=console,
                 transient=False,
             ) as progress:
-                task = progress.add_task("", total=demo_steps(installed_units, inventory))
-                return await seed_demo(
+                task = progress.add_task("", total=demo_steps(installed_units, inventory, jobs=True))
+                logins, created = await seed_demo(
                     factory,
                     lambda msg: progress.update(task, advance=1, description=msg),
                     installed_units=installed_units,
                     inventory=inventory,
+                    settings=settings,
                 )
+            async with factory() as session:
+                return logins, created, await job_summary(session)
         finally:
             await engine.dispose()
 
-    logins, created = asyncio.run(run())
+    started = time.perf_counter()
+    logins, created, jobs = asyncio.run(run())
     if not created:
         console.print("Demo data was already there; nothing changed.")
     table = Table(title=f"Demo logins (password for all: {DEMO_PASSWORD})")
@@ -160,6 +165,7 @@ def seed(demo: bool, installed_units: int | None, inventory: bool) -> None:
     ):
         table.add_row(login.username, login.role, login.display_name, login.team)
     console.print(table)
+    console.print(f"{jobs}. Seeded in {time.perf_counter() - started:.1f} s." if created else f"{jobs}.")
 
 
 @main.group("import")

@@ -2,7 +2,8 @@
 their inventory: an installed base of ATMs at bank branches across the three team regions, spare pools
 per model and region (short in some, healthy in others, some spares away for repair), a toolbox per
 technician with its tools inside, depot tools on loan, uniforms issued by size, parts and consumables,
-and a van for every two technicians with stock in it.
+and a van for every two technicians with stock in it. Then its customers (the banks), a site per branch
+and a unit per ATM, the standard procedures and jobs (``backend/jobs/demo_data.py``).
 
 The small stuff goes through ``InventoryService`` so the ledger is the real one; the installed base is
 written by the bulk loader the CSV import uses. Everything is made from a fixed random seed, so two
@@ -38,6 +39,7 @@ from backend.inventory.models import (
     Tracking,
 )
 from backend.inventory.services import InventoryService, NewAsset, OperationContext, Stock
+from backend.settings import Settings
 
 DEMO_PASSWORD = "fieldq-demo"  # noqa: S105 - printed to the user on purpose; refused in prod
 DEFAULT_INSTALLED_UNITS = 3000
@@ -259,11 +261,18 @@ INVENTORY_STEPS = [
 ]
 
 
-def demo_steps(installed_units: int = DEFAULT_INSTALLED_UNITS, inventory: bool = True) -> int:
+def demo_steps(
+    installed_units: int = DEFAULT_INSTALLED_UNITS, inventory: bool = True, jobs: bool = False
+) -> int:
     people = 1 + len(TEAMS) * 2 + len(TECHNICIANS) + 2
     if not inventory:
         return people
-    return people + len(INVENTORY_STEPS) + math.ceil(installed_units / CHUNK)
+    steps = people + len(INVENTORY_STEPS) + math.ceil(installed_units / CHUNK)
+    if jobs and installed_units > 0:
+        from backend.jobs.demo_data import JOB_STEPS
+
+        steps += len(JOB_STEPS)
+    return steps
 
 
 @dataclass(frozen=True)
@@ -284,9 +293,14 @@ async def seed_demo(
     *,
     installed_units: int = DEFAULT_INSTALLED_UNITS,
     inventory: bool = True,
+    settings: Settings | None = None,
 ) -> tuple[list[DemoLogin], bool]:
     """Create the demo company (and its inventory, with ``installed_units`` ATMs installed at bank
-    branches); returns its logins and whether anything was created."""
+    branches); returns its logins and whether anything was created.
+
+    With ``settings`` and the inventory, the demo's jobs too (``demo_steps(..., jobs=True)``): their
+    sign-offs are sealed with ``settings.secret_key`` and their photos and signatures stored under
+    ``settings.data_dir / "blobs"``, as the app does. Without an installed base there are no jobs."""
     async with session_factory() as session, session.begin():
         if await session.scalar(select(User.id).where(User.username == "manager")):
             logins = await _existing_logins(session)
@@ -340,6 +354,15 @@ async def seed_demo(
                 )
         if inventory:
             await _DemoInventory(session, manager, technicians, advance).seed(installed_units)
+            if settings is not None and installed_units > 0:
+                from backend.jobs.demo_data import seed_jobs
+
+                await seed_jobs(
+                    session,
+                    secret_key=settings.secret_key,
+                    blob_dir=settings.data_dir / "blobs",
+                    advance=advance,
+                )
         return logins, True
 
 
