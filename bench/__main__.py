@@ -2,8 +2,9 @@
 
 `python -m bench auth` starts a real server: each scenario runs against uvicorn on loopback with the
 standard argon2 profile. `python -m bench inventory [--quick|--profile sqlite|...]` drives the inventory
-service layer in-process (bench/inventory.py). Numbers on these shared machines are noisy: compare rows
-of one run (ratios), not runs of different days.
+service layer in-process (bench/inventory.py). `python -m bench jobs [--quick|--explain]` times the
+approval queue and a technician's job list over ~100,000 jobs (bench/jobs.py). Numbers on these shared
+machines are noisy: compare rows of one run (ratios), not runs of different days.
 Set FIELDQ_BENCH_DATABASE_URL (e.g. postgresql://postgres@127.0.0.1:5432/test) to add a PostgreSQL run;
 it uses a throwaway database on that server. Each suite replaces its own section of
 bench/results/latest.md and keeps the others.
@@ -205,14 +206,18 @@ def run_auth() -> None:
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     suite = args[0] if args and not args[0].startswith("-") else "all"
-    if suite not in ("all", "auth", "inventory"):
-        sys.exit(f"unknown suite {suite!r}: python -m bench [auth|inventory [options]]")
+    if suite not in ("all", "auth", "inventory", "jobs"):
+        sys.exit(f"unknown suite {suite!r}: python -m bench [auth|inventory|jobs [options]]")
     if suite in ("all", "auth"):
         run_auth()
     if suite in ("all", "inventory"):
         from bench import inventory
 
         inventory.main(args[1:] if suite == "inventory" else [])
+    if suite in ("all", "jobs"):
+        from bench import jobs
+
+        jobs.main(args[1:] if suite == "jobs" else [])
 
 
 if __name__ == "__main__":
