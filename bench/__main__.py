@@ -2,7 +2,8 @@
 
 `python -m bench auth` starts a real server: each scenario runs against uvicorn on loopback with the
 standard argon2 profile. `python -m bench inventory [--quick|--profile sqlite|...]` drives the inventory
-service layer in-process (bench/inventory.py). `python -m bench jobs [--quick|--explain]` times the
+service layer in-process (bench/inventory.py). `python -m bench media [--runs N|--quick]` times the photo and
+signature pipeline in-process (bench/media.py). `python -m bench jobs [--quick|--explain]` times the
 approval queue and a technician's job list over ~100,000 jobs (bench/jobs.py). Numbers on these shared
 machines are noisy: compare rows of one run (ratios), not runs of different days.
 Set FIELDQ_BENCH_DATABASE_URL (e.g. postgresql://postgres@127.0.0.1:5432/test) to add a PostgreSQL run;
@@ -206,14 +207,18 @@ def run_auth() -> None:
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     suite = args[0] if args and not args[0].startswith("-") else "all"
-    if suite not in ("all", "auth", "inventory", "jobs"):
-        sys.exit(f"unknown suite {suite!r}: python -m bench [auth|inventory|jobs [options]]")
+    if suite not in ("all", "auth", "inventory", "media", "jobs"):
+        sys.exit(f"unknown suite {suite!r}: python -m bench [auth|inventory|media|jobs [options]]")
     if suite in ("all", "auth"):
         run_auth()
     if suite in ("all", "inventory"):
         from bench import inventory
 
         inventory.main(args[1:] if suite == "inventory" else [])
+    if suite in ("all", "media"):
+        from bench import media
+
+        media.main(args[1:] if suite == "media" else [])
     if suite in ("all", "jobs"):
         from bench import jobs
 
