@@ -111,7 +111,14 @@ def _redact(url: str) -> str:
     envvar="FIELDQ_DEMO_INVENTORY",
     help="With the demo company's inventory (installed base, spares, tools, uniforms, vans), or people only.",
 )
-def seed(demo: bool, installed_units: int | None, inventory: bool) -> None:
+@click.option(
+    "--jobs/--no-jobs",
+    default=True,
+    show_default=True,
+    envvar="FIELDQ_DEMO_JOBS",
+    help="With the demo's customers, sites, units, procedures and jobs (needs the inventory).",
+)
+def seed(demo: bool, installed_units: int | None, inventory: bool, jobs: bool) -> None:
     """Fill the database with demo data."""
     from backend.demo import DEFAULT_INSTALLED_UNITS, DEMO_PASSWORD, demo_steps, seed_demo
     from backend.jobs.demo_data import job_summary
@@ -139,13 +146,13 @@ def seed(demo: bool, installed_units: int | None, inventory: bool) -> None:
                 console=console,
                 transient=False,
             ) as progress:
-                task = progress.add_task("", total=demo_steps(installed_units, inventory, jobs=True))
+                task = progress.add_task("", total=demo_steps(installed_units, inventory, jobs=jobs))
                 logins, created = await seed_demo(
                     factory,
                     lambda msg: progress.update(task, advance=1, description=msg),
                     installed_units=installed_units,
                     inventory=inventory,
-                    settings=settings,
+                    settings=settings if jobs else None,
                 )
             async with factory() as session:
                 return logins, created, await job_summary(session)
@@ -153,7 +160,7 @@ def seed(demo: bool, installed_units: int | None, inventory: bool) -> None:
             await engine.dispose()
 
     started = time.perf_counter()
-    logins, created, jobs = asyncio.run(run())
+    logins, created, summary = asyncio.run(run())
     if not created:
         console.print("Demo data was already there; nothing changed.")
     table = Table(title=f"Demo logins (password for all: {DEMO_PASSWORD})")
@@ -165,7 +172,9 @@ def seed(demo: bool, installed_units: int | None, inventory: bool) -> None:
     ):
         table.add_row(login.username, login.role, login.display_name, login.team)
     console.print(table)
-    console.print(f"{jobs}. Seeded in {time.perf_counter() - started:.1f} s." if created else f"{jobs}.")
+    console.print(
+        f"{summary}. Seeded in {time.perf_counter() - started:.1f} s." if created else f"{summary}."
+    )
 
 
 @main.group("import")

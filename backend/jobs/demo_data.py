@@ -69,6 +69,7 @@ UPCOMING_DAYS = 5
 # ATM-PM revision 2 was published this many days ago: older jobs keep revision 1.
 PM_REVISION_2_DAYS_AGO = 28
 SITE_CHUNK = 2000
+HISTORY_STEPS = 10
 
 # Progress steps reported to ``advance`` (``backend.demo.demo_steps`` counts them).
 JOB_STEPS = [
@@ -76,10 +77,7 @@ JOB_STEPS = [
     "sites and units",
     "procedures",
     "photos and signatures",
-    "job history 1/4",
-    "job history 2/4",
-    "job history 3/4",
-    "job history 4/4",
+    *(f"job history {n}/{HISTORY_STEPS}" for n in range(1, HISTORY_STEPS + 1)),
     "today's jobs",
     "upcoming jobs",
     "service requests",
@@ -1506,8 +1504,9 @@ class JobsDemo:
         plans.sort(key=lambda p: p.start)
         revision_2_at = self.now - timedelta(days=PM_REVISION_2_DAYS_AGO)
         revised = False
-        # Progress in quarters: after the plan at each quarter mark (the callbacks and reworks last).
-        marks = {max(0, math.ceil(len(plans) * q / 4) - 1): q for q in (1, 2, 3)}
+        # Progress in tenths: after the plan at each mark (the callbacks and reworks are the last step).
+        parts = range(1, HISTORY_STEPS)
+        marks = {max(0, math.ceil(len(plans) * n / HISTORY_STEPS) - 1): n for n in parts}
         for index, plan in enumerate(plans):
             if not revised and plan.start >= revision_2_at:
                 await self.publish_pm_revision_2(revision_2_at)
@@ -1516,13 +1515,13 @@ class JobsDemo:
             if plan is incomplete:
                 await self.dispatch_follow_up(job, plan.crew)
             if index in marks:
-                self.advance(f"job history {marks[index]}/4")
-        for quarter in sorted(set((1, 2, 3)) - set(marks.values())):
-            self.advance(f"job history {quarter}/4")
+                self.advance(f"job history {marks[index]}/{HISTORY_STEPS}")
+        for missing in sorted(set(parts) - set(marks.values())):
+            self.advance(f"job history {missing}/{HISTORY_STEPS}")
         if not revised:
             await self.publish_pm_revision_2(revision_2_at)
         await self.seed_linked()
-        self.advance("job history 4/4")
+        self.advance(f"job history {HISTORY_STEPS}/{HISTORY_STEPS}")
 
     def special_crews(self) -> list[Crew]:
         """Who gets the refused sign-off and the incomplete job: teams 2 and 3 (like the inventory's

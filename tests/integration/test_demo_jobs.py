@@ -362,3 +362,32 @@ def test_without_the_inventory_there_are_no_jobs(settings):
             await engine.dispose()
 
     run_async(body())
+
+
+def test_the_seed_command_prints_the_job_counts_and_can_leave_the_jobs_out(monkeypatch, tmp_path):
+    from click.testing import CliRunner
+
+    from backend.cli import main
+    from backend.settings import get_settings
+
+    monkeypatch.setenv("FIELDQ_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("FIELDQ_DATABASE_URL", raising=False)
+    monkeypatch.setenv("FIELDQ_ENV", "dev")
+    get_settings.cache_clear()
+    try:
+        runner = CliRunner()
+        assert runner.invoke(main, ["migrate"], catch_exceptions=False).exit_code == 0
+        seeded = runner.invoke(
+            main, ["seed", "--demo", "--installed-units", "25", "--no-jobs"], catch_exceptions=False
+        )
+        assert seeded.exit_code == 0, seeded.output
+        assert "Jobs: none" in seeded.output
+
+        async def count(session):
+            return await session.scalar(select(func.count()).select_from(Job)), await session.scalar(
+                select(func.count()).select_from(Site)
+            )
+
+        assert read(get_settings(), count) == (0, 0)
+    finally:
+        get_settings.cache_clear()
