@@ -95,6 +95,9 @@ def check_transition(
         status, target = JobStatus(status), JobStatus(target)
     except ValueError as error:
         raise TransitionRefused(f"unknown job status: {error}", code="INVALID_STATUS") from None
+    if capacity == Capacity.observer:
+        # Quality (or anyone else who only sees the job) moves no job anywhere: 403, not "not now".
+        raise TransitionRefused("you may see this job but not change its status", forbidden=True)
     rule = _BY_EDGE.get((status, target))
     if rule is None:
         allowed = sorted(r.target for r in RULES if r.source == status and r.by == capacity)
