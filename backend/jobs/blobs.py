@@ -166,4 +166,9 @@ class BlobService:
         try:
             await anyio.to_thread.run_sync(check_signature, data)
         except MediaError as error:
-            raise _refused(error, field="signature_blob") from None
+            # The sign-off request itself is JSON: a stored image that is not a PNG is an invalid
+            # signature (422), not an unsupported request body (415).
+            status = 422 if error.status == 415 else error.status
+            raise MediaRefused(
+                error.message, status=status, code=error.code, field="signature_blob"
+            ) from None

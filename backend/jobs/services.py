@@ -686,13 +686,15 @@ class JobService:
         procedure = await self.session.get(Procedure, job.procedure_id)
         return {step["id"]: step for step in (procedure.steps if procedure else [])}
 
-    async def _check_blobs(self, blobs: Sequence[str], field_name: str) -> None:
+    async def _check_blobs(self, blobs: Sequence[str], field_name: str, *, listed: bool = True) -> None:
+        """Every named blob is uploaded; ``field_name`` is a list field (``blobs[2]``) unless not
+        ``listed`` (a single sha256 field such as ``blob``)."""
         if not blobs:
             return
         stored = set(await self.session.scalars(select(Blob.sha256).where(Blob.sha256.in_(list(blobs)))))
         for index, sha in enumerate(blobs):
             if sha not in stored:
-                raise BlobMissing(sha, f"{field_name}[{index}]")
+                raise BlobMissing(sha, f"{field_name}[{index}]" if listed else field_name)
 
     async def record_step(
         self,
@@ -858,7 +860,7 @@ class JobService:
         job, history_kind = await self._working_job(current, job_id, "attach photos to this job")
         if step_id is not None and step_id not in await self._procedure_steps(job):
             raise InvalidInput(f"step {step_id!r} is not in this job's procedure", field="step_id")
-        await self._check_blobs([blob], "blob")
+        await self._check_blobs([blob], "blob", listed=False)
         attachment = Attachment(
             id=attachment_id,
             job_id=job.id,
@@ -998,7 +1000,7 @@ class JobService:
                 raise InvalidInput(f"{name} is 1 to 5", field=name)
         if accepted:
             await self._check_steps_complete(job)
-        await self._check_blobs([signature_blob], "signature_blob")
+        await self._check_blobs([signature_blob], "signature_blob", listed=False)
         await check_signature(signature_blob)
         fields = {
             "signer_name": signer_name,
