@@ -65,7 +65,9 @@ def test_the_work_record_signoff_and_approval(client, as_role, seeded):
     job = new_job(client, as_role, world)
     for to in ("accepted", "en_route"):
         assert transition(client, tech, job["id"], to).status_code == 200
-    arrived = transition(client, tech, job["id"], "on_site", geo={"lat": 31.24, "lon": 121.5, "accuracy_m": 8})
+    arrived = transition(
+        client, tech, job["id"], "on_site", geo={"lat": 31.24, "lon": 121.5, "accuracy_m": 8}
+    )
     assert arrived.status_code == 200 and arrived.json()["arrival_lat"] == 31.24
 
     # work_done needs every mandatory step.
@@ -89,7 +91,9 @@ def test_the_work_record_signoff_and_approval(client, as_role, seeded):
     assert len(signed.json()["hash"]) == 64
     second = client.post(f"/api/jobs/{job['id']}/signoff", headers=tech, json=signoff_body(signature))
     assert second.status_code == 409 and second.json()["code"] == "ALREADY_SIGNED"
-    locked = client.put(f"/api/jobs/{job['id']}/steps/ups", headers=tech, json={"result": "pass", "value": 13})
+    locked = client.put(
+        f"/api/jobs/{job['id']}/steps/ups", headers=tech, json={"result": "pass", "value": 13}
+    )
     assert locked.status_code == 409 and locked.json()["code"] == "RECORD_LOCKED"
 
     queue = client.get("/api/jobs/approvals", headers=lead).json()
