@@ -47,7 +47,8 @@ def test_generated_requests_never_get_a_500(client, database_url):
                 seen[response.status_code] = seen.get(response.status_code, 0) + 1
                 context = (case.method, case.formatted_path, case.body, response.text)
                 assert response.status_code < 500, context
-                if response.status_code >= 400:
+                # A HEAD answer never has a body (HTTP), errors included.
+                if response.status_code >= 400 and case.method.upper() != "HEAD":
                     body = response.json()
                     assert {"code", "message"} <= set(body), body
 
