@@ -101,7 +101,7 @@ class Row:
         return [
             self.database,
             self.scenario,
-            str(self.runs),
+            str(self.runs) if self.runs else "–",
             f"{self.median_ms:.1f}" if self.runs else "–",
             f"{self.p95_ms:.1f}" if self.runs else "–",
             f"{self.statements:.0f}" if self.runs else "–",
