@@ -84,6 +84,16 @@ SUPERVISOR_FIELDS = (
     "complete_by",
 )
 TECHNICIAN_FIELDS = ("findings", "arrival_note", "departure_note", "meter_reading")
+# A rework or a callback follows work that was done (signed, submitted, decided or disputed).
+FOLLOWABLE = frozenset(
+    {
+        JobStatus.work_done,
+        JobStatus.awaiting_approval,
+        JobStatus.returned,
+        JobStatus.approved,
+        JobStatus.disputed,
+    }
+)
 # Parts recorded on a job: what the ledger wrote for it.
 PART_OPERATIONS = (Operation.consume, Operation.swap_install, Operation.swap_remove)
 
@@ -441,7 +451,9 @@ class JobService:
     ) -> Job:
         job = await self.visible_job(job_id, current, lock=True)
         await self._require(job, current, Capacity.lead, "assign this job")
-        self._transition_or_raise(job.status, JobStatus.assigned, Capacity.lead, Via.dispatch, note)
+        self._transition_or_raise(
+            job.status, JobStatus.assigned, Capacity.lead, Via.dispatch, note, field="job_id"
+        )
         assignee = await self._check_assignee(current, assignee_id)
         if current.role == Role.supervisor and assignee.team_id not in await self.led_teams(current):
             raise Forbidden("that technician is not in a team you lead", field="assignee_id")
@@ -464,7 +476,8 @@ class JobService:
         self._set(job, current, "scheduled_end", end)
         if job.status != JobStatus.assigned:
             self._set_status(job, current, JobStatus.assigned, note)
-        job.accepted_at = None
+        if job.accepted_at is not None:
+            self._set(job, current, "accepted_at", None, note="reassigned: the new assignee accepts again")
         record_event(
             self.session, JobAssigned(job.id, job.number, assignee.id, previous, job.team_id, current.id)
         )
@@ -473,16 +486,16 @@ class JobService:
 
     @staticmethod
     def _transition_or_raise(
-        status: str, target: str, capacity: Capacity, via: Via, reason: str = ""
+        status: str, target: str, capacity: Capacity, via: Via, reason: str = "", field: str = "to"
     ) -> None:
         try:
             check_transition(status, target, capacity, via=via, reason=reason)
         except TransitionRefused as refused:
             if refused.forbidden:
-                raise Forbidden(refused.message, field="to", code="FORBIDDEN") from None
+                raise Forbidden(refused.message, field=field, code="FORBIDDEN") from None
             if refused.code == "REASON_REQUIRED":
                 raise InvalidInput(refused.message, field="reason", code=refused.code) from None
-            raise InvalidTransition(refused.message, field="to", code=refused.code) from None
+            raise InvalidTransition(refused.message, field=field, code=refused.code) from None
 
     # --- the status machine ---------------------------------------------------------------------------
 
@@ -589,6 +602,12 @@ class JobService:
         if job_type not in (JobType.rework, JobType.callback):
             raise InvalidInput("a linked job is a rework or a callback", field="type")
         origin = await self.visible_job(origin_id, current)
+        if origin.status not in FOLLOWABLE:
+            raise InvalidTransition(
+                f"{origin.number} is {origin.status}; a {job_type} follows work that was done",
+                field="job_id",
+                code="ORIGIN_NOT_DONE",
+            )
         return await self.create_job(
             current,
             NewJob(
@@ -987,7 +1006,7 @@ class JobService:
             )
         capacity = await self.capacity(job, current)
         target = JobStatus.awaiting_approval if accepted else JobStatus.disputed
-        self._transition_or_raise(job.status, target, capacity, Via.signoff)
+        self._transition_or_raise(job.status, target, capacity, Via.signoff, field="job_id")
         signer_name = signer_name.strip()
         if not signer_name:
             raise InvalidInput("the signer's name is required", field="signer_name")

@@ -214,6 +214,12 @@ class JobViews:
         limit: int = 50,
         offset: int = 0,
     ) -> list[s.JobRead]:
+        if (
+            team_id is not None
+            and current.role == Role.supervisor
+            and team_id not in await self.jobs.led_teams(current)
+        ):
+            raise Forbidden("you do not lead that team", field="team_id")
         statement = await self._scoped(current)
         if status:
             statement = statement.where(Job.status.in_(list(status)))

@@ -117,7 +117,8 @@ def test_each_role_sees_only_its_jobs(client, as_role, seeded):
         assert reads(client, headers, own["id"], own_blobs) == expect(own_blobs, 200), who
         assert reads(client, headers, other["id"], other_blobs) == expect(other_blobs, 404), who
         assert listed(client, headers) == {own["id"]}, who
-        assert listed(client, headers, team_id=other_team) == set(), who
+        refused_list = client.get("/api/jobs", headers=headers, params={"team_id": other_team})
+        assert refused_list.status_code == 403 and refused_list.json()["field"] == "team_id", who
         assert queue(client, headers) == {own["id"]}, who
         assert board(client, headers) == {own["id"]}, who
         assert board(client, headers, team_id=own_team) == {own["id"]}, who
