@@ -69,6 +69,7 @@ UPCOMING_DAYS = 5
 # ATM-PM revision 2 was published this many days ago: older jobs keep revision 1.
 PM_REVISION_2_DAYS_AGO = 28
 SITE_CHUNK = 2000
+DISPATCH_FIELDS = ("assignee_id", "team_id", "scheduled_start", "scheduled_end")
 HISTORY_STEPS = 10
 
 # Progress steps reported to ``advance`` (``backend.demo.demo_steps`` counts them).
@@ -649,7 +650,7 @@ LOW_RATINGS = [
 RETURN_REASONS = [
     "UPS 电池电压低于下限，请说明处理措施 UPS battery below the limit: say what you did about it",
     "凭条打印照片看不清，请补拍 The receipt test print photo is unreadable; add a clear one",
-    "未记录工时 No time logged",
+    "出钞通道清洁没有说明，请补充 Say what the pick-line cleaning found",
 ]
 
 
@@ -1455,6 +1456,8 @@ class JobsDemo:
                 when = next(steps, None)
             elif row.kind == "amendment" and queues.get("amendment"):
                 when = queues["amendment"][0]
+            elif row.field in DISPATCH_FIELDS and queues.get("assigned"):
+                when = queues["assigned"][0]  # a dispatch: the fields it set, then the status
             when = when or last
             row.at = when
             last = when
@@ -1569,6 +1572,13 @@ class JobsDemo:
             scheduled_end=start + timedelta(hours=2),
             note="备件已到 The PSU board is in the depot; pick it up first",
         )
+        # Made when the job was left incomplete, dispatched the next morning.
+        created = job.closed_at or self.now
+        next_morning = created.astimezone(LOCAL).date() + timedelta(days=1)
+        dispatched = self.clamp(self.local(next_morning, time(8, 45)))
+        follow_up.respond_by = created + timedelta(hours=24)
+        follow_up.complete_by = created + timedelta(hours=72)
+        await self.backdate(follow_up, {"created": [created], "assigned": [dispatched]})
 
     async def seed_linked(self) -> None:
         """Callbacks after some repairs and a rework after a low technical rating, all approved."""
