@@ -26,11 +26,17 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def live_fieldq(
-    data_dir: Path, database_url: str | None = None, *, demo_inventory: bool = False, **extra_env: str
+    data_dir: Path,
+    database_url: str | None = None,
+    *,
+    demo_inventory: bool = False,
+    demo_jobs: bool = False,
+    **extra_env: str,
 ) -> Iterator[str]:
     """Migrate, seed the demo company and serve; yields the base URL, stops the server after. The demo
     inventory (with a small installed base) only with ``demo_inventory``: tests that build their own
-    stock count on the rest of the store being empty, as with the ``seeded`` fixture."""
+    stock count on the rest of the store being empty, as with the ``seeded`` fixture. The demo jobs
+    (hundreds of jobs through the services, ~25 s) only with ``demo_jobs``."""
     port = free_port()
     env = {
         **os.environ,
@@ -48,6 +54,8 @@ def live_fieldq(
     seed = ["seed", "--demo", "--installed-units", str(LIVE_INSTALLED_UNITS)]
     if not demo_inventory:
         seed.append("--no-inventory")
+    if not demo_jobs:
+        seed.append("--no-jobs")
     for command in (["migrate"], seed):
         subprocess.run([*fieldq, *command], env=env, check=True, capture_output=True, cwd=PROJECT_ROOT)
     log_path = data_dir / "server.log"
