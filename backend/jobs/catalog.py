@@ -6,10 +6,10 @@ that location is the site's installed base; a unit names one asset installed the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,6 +19,7 @@ from backend.db import begin_write
 from backend.errors import Conflict, InvalidInput, NotFound
 from backend.inventory.models import Asset, AssetStatus, Item, Location, LocationKind
 from backend.jobs.models import Customer, JobType, Procedure, Site, StepRequirement, Unit
+from backend.sync.feed import insert_synced_rows
 
 
 @dataclass
@@ -323,3 +324,103 @@ class CatalogService:
                 return procedure
         general = [p for p in rows if p.item_id is None]
         return min(general, key=lambda p: p.code) if general else None
+
+
+# --- the installed base, linked in bulk ---------------------------------------------------------------
+
+LINK_CHUNK = 2000
+UNRECORDED_CUSTOMER_CODE = "UNRECORDED"
+UNRECORDED_CUSTOMER_NAME = "客户未登记 Customer not recorded"
+POSITIONS = ("lobby", "ATM room", "drive-through", "wall", "vestibule", "mall kiosk")
+
+
+@dataclass
+class LinkedBase:
+    sites: int = 0
+    units: int = 0
+
+
+async def customer_by_code(session: AsyncSession, code: str, name: str = "") -> UUID:
+    """The customer with ``code``, created (named ``name`` or the code) when it does not exist yet."""
+    existing = await session.scalar(select(Customer.id).where(Customer.code == code))
+    if existing is not None:
+        return existing
+    customer = Customer(code=code, name=name or code, contacts=[])
+    session.add(customer)
+    await session.flush()
+    return customer.id
+
+
+async def link_installed_base(
+    session: AsyncSession,
+    *,
+    customer_for: Callable[[Location], UUID],
+    site_details: Callable[[Location], dict[str, Any]] = lambda _location: {},
+    position_for: Callable[[int], str] = lambda index: POSITIONS[index % len(POSITIONS)],
+) -> LinkedBase:
+    """A ``site`` for every inventory site location that has none, and a ``unit`` for every asset
+    installed at a site that is not a unit yet: a few multi-row statements for a whole installed base
+    (imports, the demo), each row with its change-feed entry. ``site_details`` may add lat, lon,
+    access notes; ``position_for`` names the n-th unit of a site."""
+    linked = LinkedBase()
+    locations = list(
+        await session.scalars(
+            select(Location)
+            .outerjoin(Site, Site.location_id == Location.id)
+            .where(Location.kind == LocationKind.site, Site.id.is_(None))
+            .order_by(Location.code, Location.id)
+        )
+    )
+    site_rows = [
+        {
+            "id": uuid4(),
+            "customer_id": customer_for(location),
+            "name": location.name,
+            "code": location.code,
+            "address": location.address,
+            "lat": None,
+            "lon": None,
+            "region": location.region,
+            "access_notes": "",
+            "location_id": location.id,
+            **site_details(location),
+        }
+        for location in locations
+    ]
+    for first in range(0, len(site_rows), LINK_CHUNK):
+        await insert_synced_rows(session, Site, site_rows[first : first + LINK_CHUNK])
+    linked.sites = len(site_rows)
+    site_by_location = dict((await session.execute(select(Site.location_id, Site.id))).all())
+    taken = dict(
+        (await session.execute(select(Unit.site_id, func.count()).group_by(Unit.site_id))).all()
+    )
+    assets = await session.execute(
+        select(Asset.id, Asset.location_id, Asset.serial, Item.name)
+        .join(Item, Item.id == Asset.item_id)
+        .join(Location, Location.id == Asset.location_id)
+        .outerjoin(Unit, Unit.asset_id == Asset.id)
+        .where(Location.kind == LocationKind.site, Asset.status == AssetStatus.installed, Unit.id.is_(None))
+        .order_by(Location.code, Asset.serial)
+    )
+    unit_rows = []
+    for asset_id, location_id, serial, model in assets:
+        site_id = site_by_location.get(location_id)
+        if site_id is None:
+            continue
+        index = taken.get(site_id, 0)
+        taken[site_id] = index + 1
+        unit_rows.append(
+            {
+                "id": uuid4(),
+                "site_id": site_id,
+                "asset_id": asset_id,
+                "model": model,
+                "serial": serial,
+                "position": position_for(index),
+                "is_active": True,
+            }
+        )
+    for first in range(0, len(unit_rows), LINK_CHUNK):
+        await insert_synced_rows(session, Unit, unit_rows[first : first + LINK_CHUNK])
+    linked.units = len(unit_rows)
+    return linked

@@ -42,8 +42,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.auth.models import Role, Team, TeamSupervisor, User
 from backend.auth.services import CurrentUser
 from backend.db import utcnow
-from backend.inventory.models import Asset, AssetStatus, Balance, Item, Location, LocationKind
-from backend.jobs.catalog import CatalogService, StepSpec
+from backend.inventory.models import Asset, Balance, Item, Location, LocationKind
+from backend.jobs.catalog import CatalogService, StepSpec, link_installed_base
 from backend.jobs.models import (
     Approval,
     Customer,
@@ -68,7 +68,6 @@ HISTORY_JOBS_PER_TECHNICIAN = 22
 UPCOMING_DAYS = 5
 # ATM-PM revision 2 was published this many days ago: older jobs keep revision 1.
 PM_REVISION_2_DAYS_AGO = 28
-SITE_CHUNK = 2000
 DISPATCH_FIELDS = ("assignee_id", "team_id", "scheduled_start", "scheduled_end")
 HISTORY_STEPS = 10
 
@@ -958,84 +957,38 @@ class JobsDemo:
             round(lon + self.rng.uniform(-spread, spread), 6),
         )
 
+    def _site_details(self, location: Location) -> dict:
+        lat, lon = self._coords(location)
+        staff, role = self.rng.choice(BRANCH_STAFF)
+        opens = self.rng.choice(("8:30", "9:00"))
+        return {
+            "lat": lat,
+            "lon": lon,
+            "access_notes": (
+                f"营业时间 {opens}–17:00，自助区 24 小时；联系人 {staff}（{role.split(' ')[0]}）。"
+                f"Open {opens}–17:00, ATM lobby 24 h; ask {staff.split(' ', 1)[-1]} "
+                f"({role.split(' ', 1)[-1]}) for the safe key holder."
+            ),
+        }
+
+    @staticmethod
+    def _position(index: int) -> str:
+        suffix = f" {index // len(POSITIONS) + 1}" if index >= len(POSITIONS) else ""
+        return POSITIONS[index % len(POSITIONS)] + suffix
+
     async def seed_sites_and_units(self) -> None:
         """A site for every site location without one, a unit for every ATM installed at a site that is
-        not a unit yet: in bulk, a few statements for the whole installed base."""
-        locations = list(
-            await self.session.scalars(
-                select(Location)
-                .outerjoin(Site, Site.location_id == Location.id)
-                .where(Location.kind == LocationKind.site, Site.id.is_(None))
-                .order_by(Location.code, Location.id)
-            )
+        not a unit yet: in bulk, through the same linker the installed-base import uses."""
+        await link_installed_base(
+            self.session,
+            customer_for=self._customer_for,
+            site_details=self._site_details,
+            position_for=self._position,
         )
-        site_rows = []
-        for location in locations:
-            lat, lon = self._coords(location)
-            staff, role = self.rng.choice(BRANCH_STAFF)
-            opens = self.rng.choice(("8:30", "9:00"))
-            site_rows.append(
-                {
-                    "id": uuid4(),
-                    "customer_id": self._customer_for(location),
-                    "name": location.name,
-                    "code": location.code,
-                    "address": location.address,
-                    "lat": lat,
-                    "lon": lon,
-                    "region": location.region,
-                    "access_notes": (
-                        f"营业时间 {opens}–17:00，自助区 24 小时；联系人 {staff}（{role.split(' ')[0]}）。"
-                        f"Open {opens}–17:00, ATM lobby 24 h; ask {staff.split(' ', 1)[-1]} "
-                        f"({role.split(' ', 1)[-1]}) for the safe key holder."
-                    ),
-                    "location_id": location.id,
-                }
-            )
-        for first in range(0, len(site_rows), SITE_CHUNK):
-            await insert_synced_rows(self.session, Site, site_rows[first : first + SITE_CHUNK])
-        sites = {
-            row.location_id: row
-            for row in await self.session.scalars(select(Site).execution_options(populate_existing=True))
-        }
-        for site in sites.values():
+        for site in await self.session.scalars(select(Site).execution_options(populate_existing=True)):
             self.sites[site.id] = SiteRef(
                 site.id, site.name, site.region, site.lat or 0.0, site.lon or 0.0, site.customer_id
             )
-        assets = await self.session.execute(
-            select(Asset.id, Asset.location_id, Asset.serial, Asset.installed_at, Item.name)
-            .join(Item, Item.id == Asset.item_id)
-            .join(Location, Location.id == Asset.location_id)
-            .outerjoin(Unit, Unit.asset_id == Asset.id)
-            .where(
-                Location.kind == LocationKind.site,
-                Asset.status == AssetStatus.installed,
-                Unit.id.is_(None),
-            )
-            .order_by(Location.code, Asset.serial)
-        )
-        unit_rows = []
-        position: dict[UUID, int] = {}
-        for asset_id, location_id, serial, _installed_at, model in assets:
-            site = sites.get(location_id)
-            if site is None:
-                continue
-            index = position.get(site.id, 0)
-            position[site.id] = index + 1
-            unit_rows.append(
-                {
-                    "id": uuid4(),
-                    "site_id": site.id,
-                    "asset_id": asset_id,
-                    "model": model,
-                    "serial": serial,
-                    "position": POSITIONS[index % len(POSITIONS)]
-                    + (f" {index // len(POSITIONS) + 1}" if index >= len(POSITIONS) else ""),
-                    "is_active": True,
-                }
-            )
-        for first in range(0, len(unit_rows), SITE_CHUNK):
-            await insert_synced_rows(self.session, Unit, unit_rows[first : first + SITE_CHUNK])
         rows = await self.session.execute(
             select(Unit.id, Unit.site_id, Unit.model, Unit.serial, Asset.installed_at)
             .join(Asset, Asset.id == Unit.asset_id)
