@@ -234,13 +234,16 @@ def import_installed_base(file: Path, actor: str) -> None:
     """Import the installed base: units at customer sites, each with its opening movement.
 
     Columns: sku (a spare_unit model), serial, site_code; optional: site_name, region, address,
-    installed_at. Sites not stored yet are created and need site_name and region. The spare shortage
+    installed_at, customer_code, customer_name, lat, lon. Sites not stored yet are created and need
+    site_name and region; each site belongs to the customer its rows name (created if new; a
+    placeholder "not recorded" customer otherwise) and each unit can get jobs. The spare shortage
     of every model and region touched is checked again."""
     summary = _run_import("installed-base", file, actor=actor)
     opening = summary.opening
     console.print(
         f"[green]Imported {opening.assets:,} installed units[/] at {opening.locations:,} new sites, with "
-        f"their opening movements (operation {opening.move_id}) from {file.name}.",
+        f"their opening movements (operation {opening.move_id}) from {file.name}; "
+        f"{summary.sites:,} customer sites and {summary.units:,} service units linked for jobs.",
         soft_wrap=True,
     )
 

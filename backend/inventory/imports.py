@@ -166,7 +166,9 @@ CATALOG_SPEC = CsvSpec(
 )
 ASSETS_SPEC = CsvSpec("assets", ("sku", "serial", "location_code"), ("due_at",))
 INSTALLED_BASE_SPEC = CsvSpec(
-    "installed-base", ("sku", "serial", "site_code"), ("site_name", "region", "address", "installed_at")
+    "installed-base",
+    ("sku", "serial", "site_code"),
+    ("site_name", "region", "address", "installed_at", "customer_code", "customer_name", "lat", "lon"),
 )
 
 
@@ -636,6 +638,9 @@ class ImportSummary:
     items: int = 0
     kit_components: int = 0
     opening: OpeningResult | None = None
+    # The jobs domain's sites and units made for the installed base (installed-base imports).
+    sites: int = 0
+    units: int = 0
 
 
 def _validation_progress(progress: ProgressFn, total: int) -> Callable[[int], None]:
@@ -964,14 +969,43 @@ async def import_assets(
 # --- the installed base ------------------------------------------------------------------------------
 
 
+@dataclass
+class SiteFacts:
+    """What an installed-base file says about a site beyond its inventory location: whose it is and
+    where it is (for the jobs domain's ``site``)."""
+
+    customer_code: str = ""
+    customer_name: str = ""
+    lat: float | None = None
+    lon: float | None = None
+
+
+def _coordinate(errors: _Errors, row: CsvRow, column: str, limit: float) -> float | None:
+    value = row.get(column)
+    if not value:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        errors.add(row.row, column, f"{value!r} is not a number")
+        return None
+    if not -limit <= number <= limit:
+        errors.add(row.row, column, f"{value} is outside -{limit:g}…{limit:g}")
+        return None
+    return number
+
+
 async def validate_installed_base(
     session: AsyncSession,
     rows: Sequence[CsvRow],
     progress: ProgressFn = _no_progress,
     problems: Iterable[RowError] = (),
+    site_facts: dict[str, SiteFacts] | None = None,
 ) -> tuple[list[OpeningAsset], list[NewLocation]]:
-    """Installed units at customer sites (and the sites not stored yet); raises ``ImportFailed``."""
+    """Installed units at customer sites (and the sites not stored yet); raises ``ImportFailed``.
+    ``site_facts`` collects the customer and coordinates given per site code."""
     errors = _Errors(problems)
+    facts = site_facts if site_facts is not None else {}
     items = await _items_by_sku(session)
     stored_sites = await _locations_by_code(session, (r.get("site_code") for r in rows))
     latest = utcnow() + FUTURE_SLACK
@@ -992,6 +1026,21 @@ async def validate_installed_base(
         installed_at = _when(errors, row, "installed_at")
         if installed_at is not None and installed_at > latest:
             errors.add(row.row, "installed_at", f"{row.get('installed_at')} is in the future")
+        customer_code = _text(errors, row, "customer_code", max_length=CODE_MAX)
+        customer_name = _text(errors, row, "customer_name", max_length=NAME_MAX)
+        lat, lon = _coordinate(errors, row, "lat", 90), _coordinate(errors, row, "lon", 180)
+        if (lat is None) != (lon is None) and not (row.get("lat") and row.get("lon")):
+            errors.add(row.row, "lat" if lat is None else "lon", "give both lat and lon, or neither")
+        if code:
+            known = facts.setdefault(code, SiteFacts())
+            for column, given in (("customer_code", customer_code), ("customer_name", customer_name)):
+                earlier = getattr(known, column)
+                if given and earlier and given != earlier:
+                    errors.add(row.row, column, f"site {code} has {column} {earlier!r} on an earlier row")
+                elif given:
+                    setattr(known, column, given)
+            if lat is not None and lon is not None:
+                known.lat, known.lon = lat, lon
         site_id: UUID | None = None
         site_region = ""
         if code and code in stored_sites:
@@ -1040,10 +1089,58 @@ async def import_installed_base(
     session: AsyncSession, source: Source, *, actor: str = "manager", progress: ProgressFn = _no_progress
 ) -> ImportSummary:
     """Units installed at customer sites (creating the sites not stored yet), each with its opening
-    movement; the spare shortage of every model and region touched is re-checked."""
-    return await _import_opening_assets(
-        session, source, "installed-base", INSTALLED_BASE_SPEC, validate_installed_base, actor, progress
+    movement; the spare shortage of every model and region touched is re-checked. Every site location
+    then has its jobs-domain ``site`` (of the customer the file names, else a placeholder customer a
+    manager can correct) and every installed unit its ``unit``, so jobs can be raised on them."""
+    from backend.jobs.catalog import (
+        UNRECORDED_CUSTOMER_CODE,
+        UNRECORDED_CUSTOMER_NAME,
+        customer_by_code,
+        link_installed_base,
     )
+    from backend.jobs.models import Site
+
+    facts: dict[str, SiteFacts] = {}
+
+    async def validate(*args):
+        return await validate_installed_base(*args, site_facts=facts)
+
+    summary = await _import_opening_assets(
+        session, source, "installed-base", INSTALLED_BASE_SPEC, validate, actor, progress
+    )
+    customers: dict[str, UUID] = {}
+    for fact in facts.values():
+        if fact.customer_code and fact.customer_code not in customers:
+            customers[fact.customer_code] = await customer_by_code(
+                session, fact.customer_code, fact.customer_name or fact.customer_code
+            )
+
+    def customer_for(location: Location) -> UUID:
+        fact = facts.get(location.code or "")
+        code = fact.customer_code if fact and fact.customer_code else UNRECORDED_CUSTOMER_CODE
+        if code not in customers:
+            raise RuntimeError(f"customer {code} was not prepared")  # every site of the file has one
+        return customers[code]
+
+    def site_details(location: Location) -> dict[str, Any]:
+        fact = facts.get(location.code or "")
+        return {"lat": fact.lat, "lon": fact.lon} if fact and fact.lat is not None else {}
+
+    # Site locations stored before this import (without a row in this file) may lack a site too.
+    unlinked = await session.scalars(
+        select(Location.code)
+        .outerjoin(Site, Site.location_id == Location.id)
+        .where(Location.kind == LocationKind.site, Site.id.is_(None))
+    )
+    if UNRECORDED_CUSTOMER_CODE not in customers and any(
+        not (facts.get(code or "") and facts[code].customer_code) for code in unlinked
+    ):
+        customers[UNRECORDED_CUSTOMER_CODE] = await customer_by_code(
+            session, UNRECORDED_CUSTOMER_CODE, UNRECORDED_CUSTOMER_NAME
+        )
+    linked = await link_installed_base(session, customer_for=customer_for, site_details=site_details)
+    summary.sites, summary.units = linked.sites, linked.units
+    return summary
 
 
 IMPORTERS = {

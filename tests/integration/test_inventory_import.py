@@ -607,3 +607,55 @@ def test_seed_takes_the_size_of_the_installed_base(monkeypatch, tmp_path):
         assert query(get_settings(), assets) == 0
     finally:
         get_settings.cache_clear()
+
+
+# --- the installed base becomes customer sites and service units --------------------------------------
+
+
+def test_an_installed_base_import_links_customer_sites_and_units(cli, settings, tmp_path):
+    """Every imported unit can get jobs: its site location gets a jobs ``site`` of the customer the
+    rows name (created when new) with its coordinates, and each installed asset a ``unit``; sites whose
+    rows name no customer belong to the placeholder customer a manager corrects later."""
+    from backend.jobs.catalog import UNRECORDED_CUSTOMER_CODE
+    from backend.jobs.models import Customer, Site, Unit
+
+    import_catalog_and_assets(cli, tmp_path)
+    named = """\
+sku,serial,site_code,site_name,region,address,installed_at,customer_code,customer_name,lat,lon
+IMP-ATM-A,LNK-1,LNK-SITE-1,ICBC Lujiazui,Shanghai East,陆家嘴,2023-01-01,ICBC,中国工商银行,31.2397,121.4998
+IMP-ATM-B,LNK-2,LNK-SITE-1,,,,,ICBC,,,
+IMP-ATM-A,LNK-3,LNK-SITE-2,BOC Xujiahui,Shanghai West,,,,,,
+"""
+    result = cli("import", "installed-base", write(tmp_path, "linked.csv", named))
+    assert result.exit_code == 0, result.output
+    assert "2 customer sites and 3 service units linked for jobs" in result.output
+
+    async def check(session):
+        sites = {s.code: s for s in await session.scalars(select(Site).where(Site.code.like("LNK-%")))}
+        customers = {c.id: c for c in await session.scalars(select(Customer))}
+        assert customers[sites["LNK-SITE-1"].customer_id].code == "ICBC"
+        assert customers[sites["LNK-SITE-1"].customer_id].name == "中国工商银行"
+        assert (sites["LNK-SITE-1"].lat, sites["LNK-SITE-1"].lon) == (31.2397, 121.4998)
+        assert customers[sites["LNK-SITE-2"].customer_id].code == UNRECORDED_CUSTOMER_CODE
+        linked = select(Unit).where(Unit.serial.like("LNK-%")).order_by(Unit.serial)
+        units = list(await session.scalars(linked))
+        assert [(u.serial, u.site_id) for u in units] == [
+            ("LNK-1", sites["LNK-SITE-1"].id),
+            ("LNK-2", sites["LNK-SITE-1"].id),
+            ("LNK-3", sites["LNK-SITE-2"].id),
+        ]
+
+    query(settings, check)
+
+    bad = """\
+sku,serial,site_code,site_name,region,address,installed_at,customer_code,customer_name,lat,lon
+IMP-ATM-A,LNK-9,LNK-SITE-9,CCB Pudong,Shanghai East,,,CCB,,95,121
+IMP-ATM-A,LNK-10,LNK-SITE-9,,,,,ABC,,31.2,
+"""
+    before = counts(settings)
+    refused = cli("import", "installed-base", write(tmp_path, "bad-linked.csv", bad))
+    assert refused.exit_code != 0
+    assert "row 2, lat: 95 is outside -90…90" in refused.output
+    assert "row 3, customer_code: site LNK-SITE-9 has customer_code 'CCB' on an earlier row" in refused.output
+    assert "row 3, lon: give both lat and lon, or neither" in refused.output
+    assert counts(settings) == before
