@@ -82,6 +82,18 @@ def _answer(result: OperationResult) -> Response[s.OperationResultRead]:
     return Response(body, status_code=HTTP_200_OK if result.duplicate else HTTP_201_CREATED)
 
 
+async def _check_job(request: Request[CurrentUser, str, State], job_id: UUID | None, inventory) -> None:
+    """Stock moved here with a ``job_id`` joins that job's work record: the jobs domain checks the caller
+    may add to it (the jobs domain imports this module, so it is imported when needed)."""
+    if job_id is None:
+        return
+    from backend.jobs.services import JobService
+
+    await JobService(inventory.session, request.app.state.settings.secret_key).check_stock_for_job(
+        request.user, job_id
+    )
+
+
 def _stock(data) -> Stock:
     return Stock(asset_id=data.asset_id, item_id=data.item_id, qty=data.qty, size=data.size)
 
@@ -511,6 +523,7 @@ class OperationsController(Controller):
         request: Request[CurrentUser, str, State],
         inventory: NamedDependency[InventoryService],
     ) -> Response[s.OperationResultRead]:
+        await _check_job(request, data.job_id, inventory)
         return _answer(
             await inventory.consume(
                 _context(request, data, data.job_id),
@@ -536,16 +549,22 @@ class OperationsController(Controller):
         request: Request[CurrentUser, str, State],
         inventory: NamedDependency[InventoryService],
     ) -> Response[s.OperationResultRead]:
-        return _answer(
-            await inventory.swap_spare(
-                _context(request, data, data.job_id),
-                installed_asset_id=data.installed_asset_id,
-                spare_asset_id=data.spare_asset_id,
-                removed_serial=data.removed_serial,
-                repair_location_id=data.repair_location_id,
-                user_id=data.user_id,
-            )
+        await _check_job(request, data.job_id, inventory)
+        result = await inventory.swap_spare(
+            _context(request, data, data.job_id),
+            installed_asset_id=data.installed_asset_id,
+            spare_asset_id=data.spare_asset_id,
+            removed_serial=data.removed_serial,
+            repair_location_id=data.repair_location_id,
+            user_id=data.user_id,
         )
+        if not result.duplicate:
+            from backend.jobs.catalog import CatalogService
+
+            await CatalogService(inventory.session).follow_swap_of_asset(
+                data.installed_asset_id, data.spare_asset_id
+            )
+        return _answer(result)
 
     @post(
         "/install",

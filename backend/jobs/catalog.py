@@ -246,6 +246,14 @@ class CatalogService:
         unit.serial = asset.serial
         unit.model = item.name
 
+    async def follow_swap_of_asset(self, removed_asset_id: UUID, spare_asset_id: UUID) -> None:
+        """A swap recorded through inventory directly: the unit that named the removed machine now names
+        the spare (nothing to do when the removed machine was not a registered unit)."""
+        unit = await self.session.scalar(select(Unit).where(Unit.asset_id == removed_asset_id))
+        if unit is not None:
+            await self.follow_swap(unit, spare_asset_id)
+            await self.session.flush()
+
     # --- procedures ---------------------------------------------------------------------------------
 
     async def procedure(self, procedure_id: UUID, field_name: str = "procedure_id") -> Procedure:
@@ -391,9 +399,7 @@ async def link_installed_base(
         await insert_synced_rows(session, Site, site_rows[first : first + LINK_CHUNK])
     linked.sites = len(site_rows)
     site_by_location = dict((await session.execute(select(Site.location_id, Site.id))).all())
-    taken = dict(
-        (await session.execute(select(Unit.site_id, func.count()).group_by(Unit.site_id))).all()
-    )
+    taken = dict((await session.execute(select(Unit.site_id, func.count()).group_by(Unit.site_id))).all())
     assets = await session.execute(
         select(Asset.id, Asset.location_id, Asset.serial, Item.name)
         .join(Item, Item.id == Asset.item_id)

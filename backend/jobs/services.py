@@ -26,7 +26,7 @@ from backend.auth.tokens import derive_key
 from backend.db import begin_write, utcnow
 from backend.errors import Conflict, DomainError, Forbidden, InvalidInput, InvalidTransition, NotFound
 from backend.events import record_event
-from backend.inventory.models import Asset, Movement, Operation
+from backend.inventory.models import Asset, InventoryOperation, Movement, Operation
 from backend.inventory.services import (
     InventoryService,
     OperationContext,
@@ -37,6 +37,7 @@ from backend.inventory.services import (
 from backend.jobs.catalog import CatalogService
 from backend.jobs.events import JobAssigned, JobStatusChanged, SignoffRefused
 from backend.jobs.models import (
+    NOTE_MAX,
     Approval,
     ApprovalDecision,
     Attachment,
@@ -276,7 +277,7 @@ class JobService:
         previous = job.status
         self._set(job, actor, "status", str(status), kind="transition", note=reason)
         if reason:
-            job.status_reason = reason
+            job.status_reason = reason[:NOTE_MAX]
         record_event(
             self.session,
             JobStatusChanged(
@@ -372,6 +373,8 @@ class JobService:
                 raise InvalidInput("a linked job is at its origin's site", field="site_id")
         elif spec.type in (JobType.rework, JobType.callback):
             raise InvalidInput(f"a {spec.type} job names the job it follows up", field="origin_job_id")
+        if spec.assignee_id and current.role not in (Role.supervisor, Role.manager):
+            raise Forbidden("only a supervisor or a manager assigns jobs", field="assignee_id")
         assignee = await self._check_assignee(current, spec.assignee_id) if spec.assignee_id else None
         team_id = (
             spec.team_id or (assignee.team_id if assignee else None) or (origin.team_id if origin else None)
@@ -699,6 +702,22 @@ class JobService:
         await self._require(job, current, Capacity.assignee, what)
         return job, await self._open_record_kind(job)
 
+    async def _replayed(self, move_id: UUID) -> bool:
+        return await self.session.get(InventoryOperation, move_id) is not None
+
+    async def check_stock_for_job(self, current: CurrentUser, job_id: UUID) -> None:
+        """Stock moved through inventory's own endpoints with a ``job_id`` joins that job's record, so
+        it is held to the same rule as parts recorded on the job: the job must exist, be visible to the
+        caller, and be open to its assignee (or the caller must lead the job's team)."""
+        job = await self.session.get(Job, job_id)
+        if job is None:
+            return  # an id no job has (a phone's own reference): it names nobody's record
+        job = await self.visible_job(job_id, current)
+        if await self.capacity(job, current) == Capacity.lead:
+            return
+        await self._require(job, current, Capacity.assignee, "move stock on this job")
+        await self._open_record_kind(job)
+
     async def _procedure_steps(self, job: Job) -> dict[str, dict[str, Any]]:
         if job.procedure_id is None:
             return {}
@@ -910,7 +929,12 @@ class JobService:
         args: dict[str, Any] | None = None,
     ) -> OperationResult:
         """Parts used on the job leave the technician's stock through inventory's consume operation."""
-        job, kind = await self._working_job(current, job_id, "record parts on this job")
+        if await self._replayed(move_id):
+            # A retry of a part already recorded gets the stored result (inventory checks it is the same
+            # actor and operation), even if the job has since been signed or moved on.
+            job, kind = await self.visible_job(job_id, current), "edit"
+        else:
+            job, kind = await self._working_job(current, job_id, "record parts on this job")
         result = await InventoryService(self.session).consume(
             OperationContext(
                 actor=current, move_id=move_id, recorded_at=recorded_at, job_id=job.id, args=args
@@ -939,7 +963,11 @@ class JobService:
     ) -> OperationResult:
         """A spare replaces the unit's faulty machine: inventory moves both, and the unit (the position
         at the site) now names the spare."""
-        job, _kind = await self._working_job(current, job_id, "swap units on this job")
+        if await self._replayed(move_id):
+            job = await self.visible_job(job_id, current)
+            kind = "edit"
+        else:
+            job, kind = await self._working_job(current, job_id, "swap units on this job")
         unit = await self.catalog.unit(unit_id)
         if unit.site_id != job.site_id:
             raise InvalidInput("that unit is not at this job's site", field="unit_id")
@@ -954,7 +982,14 @@ class JobService:
         if not result.duplicate:
             old_serial = unit.serial
             await self.catalog.follow_swap(unit, spare_asset_id)
-            self._history(job, current, "unit_serial", old_serial, unit.serial, kind="swap")
+            self._history(
+                job,
+                current,
+                "unit_serial",
+                old_serial,
+                unit.serial,
+                kind="amendment" if kind == "amendment" else "swap",
+            )
             await self.session.flush()
         return result
 

@@ -372,6 +372,7 @@ def _exif_facts(img: Image.Image) -> tuple[datetime | None, float | None, float 
     return captured_at, lat, lon
 
 
+EARLIEST_CAPTURE = datetime(1990, 1, 1, tzinfo=UTC)
 _OFFSET = re.compile(r"^([+-])(\d{2}):?(\d{2})$")
 
 
@@ -406,7 +407,15 @@ def _parse_exif_datetime(value: Any, offset: Any = None, subsec: Any = None) -> 
         delta = timedelta(hours=int(match.group(2)), minutes=int(match.group(3)))
         if delta < timedelta(hours=15):
             zone = timezone(sign * delta)
-    return parsed.replace(tzinfo=zone)
+    # A crafted date at the edge of the calendar (0001-01-01+05:00) cannot be stored in UTC, and
+    # a capture time before digital cameras or after today is not a fact worth keeping.
+    try:
+        moment = parsed.replace(tzinfo=zone).astimezone(UTC)
+    except OverflowError:
+        return None
+    if not EARLIEST_CAPTURE <= moment <= datetime.now(UTC) + timedelta(days=1):
+        return None
+    return moment
 
 
 def _parse_gps(gps: dict[int, Any]) -> tuple[float | None, float | None]:

@@ -48,9 +48,11 @@ def test_a_request_goes_from_intake_to_approval(client, as_role, seeded):
     assert again.status_code == 200 and again.json()["job"]["id"] == job["id"]
 
     # Dispatch: the supervisor assigns it; tech1 sees it today, tech2 does not see it at all.
-    assigned = client.post(f"/api/jobs/{job['id']}/assign", headers=lead,
-                           json={"assignee_id": seeded["tech1"], "scheduled_start": now_iso(),
-                                 "scheduled_end": now_iso()})
+    assigned = client.post(
+        f"/api/jobs/{job['id']}/assign",
+        headers=lead,
+        json={"assignee_id": seeded["tech1"], "scheduled_start": now_iso(), "scheduled_end": now_iso()},
+    )
     assert assigned.status_code == 200, assigned.text
     assert assigned.json()["status"] == "assigned"
     mine = client.get("/api/jobs/mine", headers=tech, params={"tz": "Asia/Shanghai"}).json()
@@ -77,11 +79,17 @@ def test_the_work_record_signoff_and_approval(client, as_role, seeded):
     do_steps(client, tech, job["id"], photo)
     low = client.put(f"/api/jobs/{job['id']}/steps/ups", headers=tech, json={"result": "fail", "value": 11.2})
     assert low.status_code == 200 and low.json()["in_range"] is False
-    log = client.post(f"/api/jobs/{job['id']}/logs", headers=tech,
-                      json={"log_id": ids(), "kind": "time", "minutes": 45, "text": "cleaning"})
+    log = client.post(
+        f"/api/jobs/{job['id']}/logs",
+        headers=tech,
+        json={"log_id": ids(), "kind": "time", "minutes": 45, "text": "cleaning"},
+    )
     assert log.status_code == 201
-    part = client.post(f"/api/jobs/{job['id']}/parts", headers=tech,
-                       json={"move_id": ids(), "item_id": world.part_item["id"], "qty": 2})
+    part = client.post(
+        f"/api/jobs/{job['id']}/parts",
+        headers=tech,
+        json={"move_id": ids(), "item_id": world.part_item["id"], "qty": 2},
+    )
     assert part.status_code == 201, part.text
     assert transition(client, tech, job["id"], "work_done").status_code == 200
 
@@ -143,3 +151,73 @@ def test_changing_a_signed_value_in_the_database_fails_verification(client, as_r
     asyncio.run(tamper())
     after = client.get(f"/api/jobs/{job['id']}/signoff/verify", headers=lead).json()
     assert after["valid"] is False and after["changed"] == ["steps"] and after["snapshot_intact"] is True
+
+
+def test_inventory_stock_moves_cannot_join_another_technicians_job(client, as_role, seeded):
+    """Consumption recorded through inventory's own endpoint with a job_id joins that job's record, so
+    the same rules hold: another technician's job is invisible (404), a signed job is locked (409)."""
+    world = build_world(client, as_role, seeded)
+    job = drive(client, as_role, world, "on_site")
+    body = {"move_id": ids(), "job_id": job["id"], "item_id": world.part_item["id"], "qty": 1}
+    other_team = client.post("/api/inventory/ops/consume", headers=as_role("tech5"), json=body)
+    assert other_team.status_code == 404 and other_team.json()["field"] == "job_id"
+    mine = client.post(
+        "/api/inventory/ops/consume", headers=as_role("tech1"), json={**body, "move_id": ids()}
+    )
+    assert mine.status_code == 201, mine.text
+    signed = drive(client, as_role, world, "awaiting_approval")
+    locked = client.post(
+        "/api/inventory/ops/consume",
+        headers=as_role("tech1"),
+        json={**body, "move_id": ids(), "job_id": signed["id"]},
+    )
+    assert locked.status_code == 409 and locked.json()["code"] == "RECORD_LOCKED"
+    verified = client.get(f"/api/jobs/{signed['id']}/signoff/verify", headers=as_role("supervisor1")).json()
+    assert verified["valid"] is True
+
+
+def test_a_retried_part_gets_its_first_answer_after_the_job_was_signed(client, as_role, seeded):
+    world = build_world(client, as_role, seeded)
+    job = drive(client, as_role, world, "on_site")
+    tech = as_role("tech1")
+    part = {"move_id": ids(), "item_id": world.part_item["id"], "qty": 1}
+    first = client.post(f"/api/jobs/{job['id']}/parts", headers=tech, json=part)
+    assert first.status_code == 201
+    do_steps(client, tech, job["id"], upload(client, tech, jpeg_photo(seed=3), "image/jpeg"))
+    assert transition(client, tech, job["id"], "work_done").status_code == 200
+    signature = upload(client, tech, signature_png(seed=11), "image/png")
+    assert (
+        client.post(f"/api/jobs/{job['id']}/signoff", headers=tech, json=signoff_body(signature)).status_code
+        == 201
+    )
+    retry = client.post(f"/api/jobs/{job['id']}/parts", headers=tech, json=part)
+    assert retry.status_code == 200 and retry.json()["duplicate"] is True
+    assert retry.json()["movement_ids"] == first.json()["movement_ids"]
+
+
+def test_quality_takes_requests_but_does_not_assign_them(client, as_role, seeded):
+    world = build_world(client, as_role, seeded)
+    body = {"type": "repair", "site_id": world.site["id"], "assignee_id": seeded["tech1"]}
+    refused = client.post("/api/service-requests", headers=as_role("quality"), json=body)
+    assert refused.status_code == 403 and refused.json()["field"] == "assignee_id"
+    taken = client.post(
+        "/api/service-requests", headers=as_role("quality"), json={**body, "assignee_id": None}
+    )
+    assert taken.status_code == 201 and taken.json()["job"]["status"] == "new"
+
+
+def test_a_refusal_with_a_long_comment_is_kept_whole_on_every_database(client, as_role, seeded):
+    world = build_world(client, as_role, seeded)
+    job = drive(client, as_role, world, "work_done")
+    tech = as_role("tech1")
+    signature = upload(client, tech, signature_png(seed=12), "image/png")
+    comment = "屏幕有划痕，清洁不彻底。" * 300
+    refused = client.post(
+        f"/api/jobs/{job['id']}/signoff",
+        headers=tech,
+        json=signoff_body(signature, accepted=False, comment=comment),
+    )
+    assert refused.status_code == 201, refused.text
+    assert refused.json()["comment"] == comment
+    after = client.get(f"/api/jobs/{job['id']}", headers=as_role("supervisor1")).json()
+    assert after["status"] == "disputed" and after["status_reason"] == comment[:1000]

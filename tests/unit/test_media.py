@@ -736,3 +736,13 @@ def test_ensure_variants_of_a_stored_non_image_is_422(tmp_path):
     blobs.put(sha(data), data)
     assert refused(blobs.ensure_variants, sha(data)).status == 422
     assert not blobs.variant_path(sha(data), "display").exists()
+
+
+def test_a_crafted_capture_date_at_the_edge_of_the_calendar_is_dropped_not_a_crash():
+    from backend.media.pipeline import _parse_exif_datetime
+
+    assert _parse_exif_datetime("0001:01:01 00:00:00", "+05:00") is None
+    assert _parse_exif_datetime("9999:12:31 23:00:00", "-12:00") is None
+    assert _parse_exif_datetime("1985:06:01 10:00:00") is None
+    kept = _parse_exif_datetime("2026:11:20 09:15:00", "+08:00")
+    assert kept is not None and kept.isoformat() == "2026-11-20T01:15:00+00:00"
