@@ -46,7 +46,7 @@ def _settings(state: State) -> Settings:
 
 
 async def provide_jobs(db_session: NamedDependency[AsyncSession], state: State) -> JobService:
-    return JobService(db_session, _settings(state).secret_key)
+    return JobService(db_session, _settings(state).secret_key, blob_store(state))
 
 
 async def provide_job_views(

@@ -19,7 +19,22 @@ from uuid import UUID
 from backend.inventory.models import Movement
 from backend.jobs.models import Attachment, Job, JobLog, JobStep
 
-RECORD_FORMAT = 1
+RECORD_FORMAT = 2
+# The sign-off's own fields the hash covers (what the customer gave, where, and who held the phone).
+SIGNOFF_FIELDS = (
+    "signer_name",
+    "signature_blob",
+    "accepted",
+    "rating",
+    "rating_technical",
+    "rating_service",
+    "comment",
+    "signed_at",
+    "lat",
+    "lon",
+    "accuracy_m",
+    "recorded_by_id",
+)
 JOB_FIELDS = (
     "id",
     "number",
@@ -33,7 +48,16 @@ JOB_FIELDS = (
     "arrival_note",
     "departure_note",
     "meter_reading",
+    "assignee_id",
+    "accepted_at",
     "arrived_at",
+    "arrival_lat",
+    "arrival_lon",
+    "arrival_accuracy_m",
+    "departed_at",
+    "departure_lat",
+    "departure_lon",
+    "departure_accuracy_m",
     "work_done_at",
 )
 
@@ -66,6 +90,8 @@ def canonical_record(
                 "result": s.result,
                 "value": _plain(s.value),
                 "note": s.note,
+                "in_range": s.in_range,
+                "completed_by_id": _plain(s.completed_by_id),
                 "blobs": sorted(s.blobs),
             }
             for s in sorted(steps, key=lambda s: s.step_id)
@@ -100,19 +126,11 @@ def canonical_record(
 
 
 def signed_payload(record: dict[str, Any], signoff: dict[str, Any]) -> bytes:
-    """What the hash covers: the record, the signature image's sha256, the signer and the ratings."""
+    """What the hash covers: the record, the signature image's sha256, the signer, the ratings, where it
+    was signed and who recorded it."""
     document = {
         "record": record,
-        "signoff": {
-            "signer_name": signoff["signer_name"],
-            "signature_blob": signoff["signature_blob"],
-            "accepted": signoff["accepted"],
-            "rating": signoff["rating"],
-            "rating_technical": signoff["rating_technical"],
-            "rating_service": signoff["rating_service"],
-            "comment": signoff["comment"],
-            "signed_at": _plain(signoff["signed_at"]),
-        },
+        "signoff": {name: _plain(signoff[name]) for name in SIGNOFF_FIELDS},
     }
     return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 

@@ -452,6 +452,7 @@ class VerificationRead(msgspec.Struct, kw_only=True):
     snapshot_intact: bool
     changed: list[str]
     amendments: list[HistoryRead]
+    signature_intact: bool | None = None
 
 
 class Evidence(msgspec.Struct, kw_only=True):

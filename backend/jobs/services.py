@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4, uuid5
 
+import anyio.to_thread
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -57,7 +58,14 @@ from backend.jobs.models import (
     StepResult,
     Unit,
 )
-from backend.jobs.record import canonical_record, changed_sections, record_hash, seal, signed_payload
+from backend.jobs.record import (
+    SIGNOFF_FIELDS,
+    canonical_record,
+    changed_sections,
+    record_hash,
+    seal,
+    signed_payload,
+)
 from backend.jobs.workflow import (
     WORKING,
     Capacity,
@@ -65,6 +73,7 @@ from backend.jobs.workflow import (
     Via,
     check_transition,
 )
+from backend.media.store import BlobStore
 
 # Where ids derived from others live (a step result is named by its job and step).
 JOB_NAMESPACE = uuid.UUID("6f1c1f4e-1f7e-4a53-9c39-3f0f6b7a2b10")
@@ -180,11 +189,15 @@ class Verification:
     snapshot_intact: bool
     changed: list[str]
     amendments: list[JobHistory]
+    # The stored signature image still hashes to the sha256 the hash covers (None: not checked here).
+    signature_intact: bool | None = None
 
 
 class JobService:
-    def __init__(self, session: AsyncSession, secret_key: str) -> None:
+    def __init__(self, session: AsyncSession, secret_key: str, store: BlobStore | None = None) -> None:
         self.session = session
+        # With the blob store, verification also re-reads the signature image from disk.
+        self.store = store
         self._seal_key = derive_key(secret_key, "signoff-seal")
         self._led: dict[UUID, set[UUID]] = {}
         self.catalog = CatalogService(session)
@@ -1065,16 +1078,16 @@ class JobService:
             "rating_service": rating_service,
             "comment": comment.strip(),
             "signed_at": signed_at,
+            "lat": geo.lat if geo else None,
+            "lon": geo.lon if geo else None,
+            "accuracy_m": geo.accuracy_m if geo else None,
+            "recorded_by_id": current.id,
         }
         snapshot = await self._record_now(job)
         digest = record_hash(signed_payload(snapshot, fields))
         signoff = Signoff(
             id=signoff_id,
             job_id=job.id,
-            lat=geo.lat if geo else None,
-            lon=geo.lon if geo else None,
-            accuracy_m=geo.accuracy_m if geo else None,
-            recorded_by_id=current.id,
             snapshot=snapshot,
             hash=digest,
             seal=seal(self._seal_key, digest),
@@ -1113,19 +1126,7 @@ class JobService:
     ) -> Verification:
         """Check a sign-off. A caller that already loaded the job's rows (the approval queue loads a whole
         page at once) passes the record and the amendments in, so checking costs no further queries."""
-        fields = {
-            name: getattr(signoff, name)
-            for name in (
-                "signer_name",
-                "signature_blob",
-                "accepted",
-                "rating",
-                "rating_technical",
-                "rating_service",
-                "comment",
-                "signed_at",
-            )
-        }
+        fields = {name: getattr(signoff, name) for name in SIGNOFF_FIELDS}
         now = record_now if record_now is not None else await self._record_now(job)
         recomputed = record_hash(signed_payload(now, fields))
         snapshot_hash = record_hash(signed_payload(signoff.snapshot, fields))
@@ -1138,8 +1139,12 @@ class JobService:
                     .order_by(JobHistory.at)
                 )
             )
+        signature_intact = None
+        if self.store is not None:
+            signature_intact = await anyio.to_thread.run_sync(self.store.holds_intact, signoff.signature_blob)
         return Verification(
-            valid=recomputed == signoff.hash and seal_valid,
+            signature_intact=signature_intact,
+            valid=recomputed == signoff.hash and seal_valid and signature_intact is not False,
             hash=signoff.hash,
             recomputed_hash=recomputed,
             seal_valid=seal_valid,

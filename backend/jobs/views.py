@@ -89,6 +89,7 @@ def verification_read(v: Verification, names: dict[UUID, str]) -> s.Verification
         snapshot_intact=v.snapshot_intact,
         changed=v.changed,
         amendments=[history_read(h, names) for h in v.amendments],
+        signature_intact=v.signature_intact,
     )
 
 

@@ -72,6 +72,14 @@ class BlobStore:
         except FileNotFoundError:
             raise MediaError("NOT_FOUND", 404, f"blob {sha} is not stored") from None
 
+    def holds_intact(self, sha: str) -> bool:
+        """Whether the stored bytes still hash to their name (a file replaced on disk does not)."""
+        try:
+            data = self.read(sha)
+        except Exception:  # missing or unreadable: not intact
+            return False
+        return hashlib.sha256(data).hexdigest() == sha
+
     def put(self, sha: str, data: bytes) -> bool:
         """Store ``data`` under ``sha``; True when it was written, False when it was already there.
 

@@ -221,3 +221,19 @@ def test_a_refusal_with_a_long_comment_is_kept_whole_on_every_database(client, a
     assert refused.json()["comment"] == comment
     after = client.get(f"/api/jobs/{job['id']}", headers=as_role("supervisor1")).json()
     assert after["status"] == "disputed" and after["status_reason"] == comment[:1000]
+
+
+def test_a_signature_file_replaced_on_disk_fails_verification(client, as_role, seeded, settings):
+    world = build_world(client, as_role, seeded)
+    job = drive(client, as_role, world, "awaiting_approval")
+    lead = as_role("supervisor1")
+    signoff = client.get(f"/api/jobs/{job['id']}/record", headers=lead).json()["signoff"]
+    before = client.get(f"/api/jobs/{job['id']}/signoff/verify", headers=lead).json()
+    assert before["valid"] is True and before["signature_intact"] is True
+    from backend.media.store import BlobStore
+
+    path = BlobStore(settings.data_dir / "blobs").path_for(signoff["signature_blob"])
+    path.chmod(0o644)
+    path.write_bytes(signature_png(seed=99))
+    after = client.get(f"/api/jobs/{job['id']}/signoff/verify", headers=lead).json()
+    assert after["valid"] is False and after["signature_intact"] is False and after["changed"] == []
