@@ -7,13 +7,16 @@ Image work is CPU-bound and runs in a worker thread, so one large upload never s
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
+import anyio
 import anyio.to_thread
-from sqlalchemy import exists, select, true
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,13 +33,30 @@ VARIANTS = ("display", "thumbnail")
 
 
 log = logging.getLogger("fieldq.media")
+# Decoding a 50-megapixel image takes a few hundred MB and a core: at most this many at once per
+# process, whatever the number of uploads in flight (the rest wait their turn, they are not refused).
+IMAGE_WORKERS = 2
+_limiters: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def image_limiter() -> anyio.CapacityLimiter:
+    """The process's limiter for image work, one per event loop (tests run several loops)."""
+    loop = asyncio.get_running_loop()
+    limiter = _limiters.get(loop)
+    if limiter is None:
+        limiter = _limiters[loop] = anyio.CapacityLimiter(IMAGE_WORKERS)
+    return limiter
+
+
+async def image_work(function, *args):
+    return await anyio.to_thread.run_sync(function, *args, limiter=image_limiter())
 
 
 async def render_in_background(store: BlobStore, sha256: str) -> None:
     """Make the served sizes after the upload's response; a failure is logged, and the first request
     for the image makes them instead."""
     try:
-        await anyio.to_thread.run_sync(store.ensure_variants, sha256)
+        await image_work(store.ensure_variants, sha256)
     except Exception:
         log.exception("rendering the display size and thumbnail of %s failed", sha256)
 
@@ -97,7 +117,7 @@ class BlobService:
         if existing is not None:
             return Stored(existing, created=False)
         try:
-            info = await anyio.to_thread.run_sync(inspect_image, data, declared_type)
+            info = await image_work(inspect_image, data, declared_type)
         except MediaError as error:
             raise _refused(error) from None
         await anyio.to_thread.run_sync(self.store.put, sha256, data)
@@ -124,7 +144,7 @@ class BlobService:
     async def render_variants(self, sha256: str) -> dict[str, Path]:
         """Produce the display size and the thumbnail (once; later calls find them on disk)."""
         try:
-            return await anyio.to_thread.run_sync(self.store.ensure_variants, sha256)
+            return await image_work(self.store.ensure_variants, sha256)
         except MediaError as error:
             raise _refused(error) from None
 
@@ -136,15 +156,16 @@ class BlobService:
         if blob.uploaded_by_id == current.id or current.sees_everything:
             return True
         scope = await jobs.scope_filter(current)
-        used_in_visible_job = (
-            select(Job.id)
-            .where(scope if scope is not None else true())
-            .where(
-                exists().where(Attachment.job_id == Job.id, Attachment.blob == sha256)
-                | exists().where(Signoff.job_id == Job.id, Signoff.signature_blob == sha256)
-            )
-            .limit(1)
+        # Start from the rows that use the blob (both indexed by it), then check their jobs' scope.
+        using = (
+            select(Attachment.job_id.label("job_id"))
+            .where(Attachment.blob == sha256)
+            .union(select(Signoff.job_id.label("job_id")).where(Signoff.signature_blob == sha256))
+            .subquery()
         )
+        used_in_visible_job = select(Job.id).join(using, using.c.job_id == Job.id).limit(1)
+        if scope is not None:
+            used_in_visible_job = used_in_visible_job.where(scope)
         return await self.session.scalar(used_in_visible_job) is not None
 
     async def visible_variant(
@@ -164,7 +185,7 @@ class BlobService:
             raise NotFound("no such blob", field="signature_blob")
         data = await anyio.to_thread.run_sync(self.store.read, sha256)
         try:
-            await anyio.to_thread.run_sync(check_signature, data)
+            await image_work(check_signature, data)
         except MediaError as error:
             # The sign-off request itself is JSON: a stored image that is not a PNG is an invalid
             # signature (422), not an unsupported request body (415).

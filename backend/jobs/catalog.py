@@ -18,7 +18,7 @@ from backend.auth.services import CurrentUser
 from backend.db import begin_write
 from backend.errors import Conflict, InvalidInput, NotFound
 from backend.inventory.models import Asset, AssetStatus, Item, Location, LocationKind
-from backend.jobs.models import Customer, JobType, Procedure, Site, StepRequirement, Unit
+from backend.jobs.models import Customer, Job, JobHistory, JobType, Procedure, Site, StepRequirement, Unit
 from backend.sync.feed import insert_synced_rows
 
 
@@ -166,8 +166,30 @@ class CatalogService:
         await self.session.flush()
         return site
 
-    async def update_site(self, site_id: UUID, changes: dict[str, Any]) -> Site:
+    async def update_site(
+        self, site_id: UUID, changes: dict[str, Any], actor: CurrentUser | None = None
+    ) -> Site:
+        """Change a site. Giving it another customer (an imported site whose customer was not recorded)
+        moves its jobs to that customer too, each change in the job's history."""
         site = await self.site(site_id)
+        new_customer = changes.get("customer_id")
+        if new_customer is not None and new_customer != site.customer_id:
+            await self.customer(new_customer)
+            jobs = await self.session.scalars(
+                select(Job).where(Job.site_id == site.id, Job.customer_id != new_customer)
+            )
+            for job in jobs:
+                self.session.add(
+                    JobHistory(
+                        job_id=job.id,
+                        actor_id=actor.id if actor else None,
+                        field="customer_id",
+                        old_value=str(job.customer_id),
+                        new_value=str(new_customer),
+                        note=f"site {site.name} belongs to another customer",
+                    )
+                )
+                job.customer_id = new_customer
         merged_lat = changes.get("lat", site.lat)
         merged_lon = changes.get("lon", site.lon)
         if (merged_lat is None) != (merged_lon is None):

@@ -261,9 +261,13 @@ class CustomerController(Controller):
         responses=error_responses(401, 403, 404, 413, 422),
     )
     async def update_site(
-        self, site_id: FromPath[UUID], data: JSONBody[s.SiteUpdate], jobs: NamedDependency[JobService]
+        self,
+        request: Request[CurrentUser, str, State],
+        site_id: FromPath[UUID],
+        data: JSONBody[s.SiteUpdate],
+        jobs: NamedDependency[JobService],
     ) -> s.SiteRead:
-        return site_read(await jobs.catalog.update_site(site_id, _changes(data)))
+        return site_read(await jobs.catalog.update_site(site_id, _changes(data), request.user))
 
     @get(
         "/sites/{site_id:uuid}/units",

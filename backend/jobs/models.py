@@ -317,7 +317,7 @@ class Signoff(SyncedEntity, table=True):
     job_id: UUID = Field(foreign_key="job.id", nullable=False, unique=True, ondelete="RESTRICT")
     signer_name: str = Field(max_length=NAME_MAX, nullable=False)
     signature_blob: str = Field(
-        foreign_key="blob.sha256", max_length=SHA256_HEX, nullable=False, ondelete="RESTRICT"
+        foreign_key="blob.sha256", max_length=SHA256_HEX, nullable=False, index=True, ondelete="RESTRICT"
     )
     accepted: bool = Field(nullable=False)
     rating: int = Field(nullable=False)

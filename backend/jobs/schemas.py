@@ -96,6 +96,8 @@ class SiteCreate(Request, kw_only=True):
 
 
 class SiteUpdate(Request, kw_only=True):
+    # Another customer (e.g. for a site imported without one); its jobs follow.
+    customer_id: UUID | msgspec.UnsetType = msgspec.UNSET
     name: Name | msgspec.UnsetType = msgspec.UNSET
     address: Address | msgspec.UnsetType = msgspec.UNSET
     lat: Lat | msgspec.UnsetType | None = msgspec.UNSET

@@ -237,3 +237,25 @@ def test_a_signature_file_replaced_on_disk_fails_verification(client, as_role, s
     path.write_bytes(signature_png(seed=99))
     after = client.get(f"/api/jobs/{job['id']}/signoff/verify", headers=lead).json()
     assert after["valid"] is False and after["signature_intact"] is False and after["changed"] == []
+
+
+def test_a_site_moved_to_its_real_customer_takes_its_jobs_along(client, as_role, seeded):
+    world = build_world(client, as_role, seeded)
+    job = new_job(client, as_role, world)
+    manager = as_role("manager")
+    bank = client.post(
+        "/api/customers", headers=manager, json={"name": "中国建设银行 CCB", "code": f"CCB-{ids()[:6]}"}
+    )
+    assert bank.status_code == 201
+    unknown = client.patch(f"/api/sites/{world.site['id']}", headers=manager, json={"customer_id": ids()})
+    assert unknown.status_code == 404 and unknown.json()["field"] == "customer_id"
+    moved = client.patch(
+        f"/api/sites/{world.site['id']}", headers=manager, json={"customer_id": bank.json()["id"]}
+    )
+    assert moved.status_code == 200 and moved.json()["customer_id"] == bank.json()["id"]
+    after = client.get(f"/api/jobs/{job['id']}", headers=manager).json()
+    assert after["customer_id"] == bank.json()["id"] and after["customer_name"] == "中国建设银行 CCB"
+    history = client.get(f"/api/jobs/{job['id']}/history", headers=manager).json()
+    assert [
+        (h["field"], h["old_value"], h["actor_name"] != "") for h in history if h["field"] == "customer_id"
+    ] == [("customer_id", world.customer["id"], True)]
