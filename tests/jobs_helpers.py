@@ -56,9 +56,10 @@ def jpeg_photo(width: int = 800, height: int = 600, seed: int = 1) -> bytes:
     return out.getvalue()
 
 
-def signature_png(seed: int = 7) -> bytes:
-    """A handwritten-looking stroke on a transparent pad, as signature_pad exports it."""
-    rng = random.Random(seed)
+def signature_png(seed: int | None = None) -> bytes:
+    """A handwritten-looking stroke on a transparent pad, as signature_pad exports it; a new one on
+    every call unless ``seed`` is given (the same image on two sign-offs is refused)."""
+    rng = random.Random(seed if seed is not None else uuid4().int)
     image = Image.new("RGBA", (600, 200), (0, 0, 0, 0))
     draw = ImageDraw.Draw(image)
     points = []

@@ -76,7 +76,7 @@ JOB_STEPS = [
     "customers",
     "sites and units",
     "procedures",
-    "photos and signatures",
+    "photos",
     *(f"job history {n}/{HISTORY_STEPS}" for n in range(1, HISTORY_STEPS + 1)),
     "today's jobs",
     "upcoming jobs",
@@ -685,7 +685,7 @@ def _font(size: int):
         return ImageFont.load_default()
 
 
-def demo_photo(subject: str, variant: int) -> bytes:
+def demo_photo(subject: str, variant: int, taken_by: str = "") -> bytes:
     """A 640×480 JPEG: a gradient in the subject's colours with its caption (a stand-in for a phone
     photo)."""
     from PIL import Image, ImageDraw
@@ -703,7 +703,7 @@ def demo_photo(subject: str, variant: int) -> bytes:
     draw.rounded_rectangle([140, 110, 500, 330], radius=18, outline=(shade, shade, shade), width=6)
     draw.rectangle([0, 400, width, height], fill=(0, 0, 0))
     draw.text((20, 412), caption, fill=(255, 255, 255), font=_font(26))
-    draw.text((20, 446), f"FieldQ demo photo {variant + 1}", fill=(200, 200, 200), font=_font(18))
+    draw.text((20, 446), f"FieldQ demo photo {variant + 1} {taken_by}", fill=(200, 200, 200), font=_font(18))
     out = io.BytesIO()
     image.save(out, format="JPEG", quality=80)
     return out.getvalue()
@@ -851,8 +851,8 @@ class JobsDemo:
         self.units: dict[str, list[UnitRef]] = {}
         self.crews: list[Crew] = []
         self.procedures: dict[UUID, Procedure] = {}
-        self.photos: dict[str, list[str]] = {}
-        self.signatures: dict[str, str] = {}
+        # Each technician's own photos (a blob is evidence only for whoever uploaded it).
+        self.photos: dict[tuple[UUID, str], list[str]] = {}
         self.manager: User | None = None
         self.created: list[Job] = []
         self.approved_by_unit: dict[UUID, Job] = {}
@@ -1028,15 +1028,16 @@ class JobsDemo:
         procedure.created_at = when
 
     async def seed_pictures(self) -> None:
-        uploader = self.crews[0].actor if self.crews else CurrentUser.acting_as(self.manager)
-        for subject in PHOTO_SUBJECTS:
-            shas = []
-            for variant in range(2):
-                shas.append(await self._upload(uploader, demo_photo(subject, variant), "image/jpeg"))
-            self.photos[subject] = shas
-        for name, _role in BRANCH_STAFF:
-            self.signatures[name] = await self._upload(uploader, demo_signature(name), "image/png")
-        self.advance("photos and signatures")
+        for crew in self.crews:
+            uploader = crew.actor
+            for subject in PHOTO_SUBJECTS:
+                self.photos[(crew.user.id, subject)] = [
+                    await self._upload(
+                        uploader, demo_photo(subject, variant, crew.user.username), "image/jpeg"
+                    )
+                    for variant in range(2)
+                ]
+        self.advance("photos")
 
     async def _upload(self, uploader: CurrentUser, data: bytes, content_type: str) -> str:
         sha = hashlib.sha256(data).hexdigest()
@@ -1273,7 +1274,8 @@ class JobsDemo:
             value, result, note, blobs = None, "pass", "", []
             requires = set(spec.get("requires", ()))
             if "photo" in requires:
-                blobs = [self.rng.choice(self.photos[STEP_PHOTO.get(spec["id"], "module")])]
+                subject = STEP_PHOTO.get(spec["id"], "module")
+                blobs = [self.rng.choice(self.photos[(plan.crew.user.id, subject)])]
             if "reading" in requires:
                 value, in_range = self.reading(spec, plan.out_of_range)
                 if not in_range:
@@ -1356,7 +1358,10 @@ class JobsDemo:
             uuid4(),
             job.id,
             signer_name=f"{signer}（{role.split(' ')[0]}）",
-            signature_blob=self.signatures[signer],
+            # Every sign-off is its own signature: the same image on two jobs is refused.
+            signature_blob=await self._upload(
+                plan.crew.actor, demo_signature(f"{signer}:{job.id}"), "image/png"
+            ),
             accepted=not plan.refused,
             rating=rating,
             rating_technical=technical,

@@ -737,15 +737,41 @@ class JobService:
         procedure = await self.session.get(Procedure, job.procedure_id)
         return {step["id"]: step for step in (procedure.steps if procedure else [])}
 
-    async def _check_blobs(self, blobs: Sequence[str], field_name: str, *, listed: bool = True) -> None:
-        """Every named blob is uploaded; ``field_name`` is a list field (``blobs[2]``) unless not
-        ``listed`` (a single sha256 field such as ``blob``)."""
+    async def _check_blobs(
+        self,
+        blobs: Sequence[str],
+        field_name: str,
+        *,
+        current: CurrentUser,
+        job: Job,
+        listed: bool = True,
+    ) -> None:
+        """Every named blob is uploaded, by the caller or already part of ``job``: a hash seen elsewhere
+        (another technician's photo, an image from a job one was taken off) cannot be passed off as this
+        job's evidence. ``field_name`` is a list field (``blobs[2]``) unless not ``listed``."""
         if not blobs:
             return
-        stored = set(await self.session.scalars(select(Blob.sha256).where(Blob.sha256.in_(list(blobs)))))
+        wanted = list(blobs)
+        uploaders = dict(
+            (
+                await self.session.execute(
+                    select(Blob.sha256, Blob.uploaded_by_id).where(Blob.sha256.in_(wanted))
+                )
+            ).all()
+        )
+        in_job = set(
+            await self.session.scalars(
+                select(Attachment.blob).where(Attachment.job_id == job.id, Attachment.blob.in_(wanted))
+            )
+        )
         for index, sha in enumerate(blobs):
-            if sha not in stored:
-                raise BlobMissing(sha, f"{field_name}[{index}]" if listed else field_name)
+            where = f"{field_name}[{index}]" if listed else field_name
+            if sha not in uploaders:
+                raise BlobMissing(sha, where)
+            if uploaders[sha] != current.id and sha not in in_job:
+                raise Forbidden(
+                    f"blob {sha} was uploaded by someone else; upload the image from this job", field=where
+                )
 
     async def record_step(
         self,
@@ -782,7 +808,7 @@ class JobService:
                 )
         elif spec.get("mandatory", True) and spec.get("key_moment"):
             raise StepIncomplete(f"step {step_id!r} is a key moment and cannot be marked n/a", field="result")
-        await self._check_blobs(blobs, "blobs")
+        await self._check_blobs(blobs, "blobs", current=current, job=job)
         in_range = None
         if value is not None and StepRequirement.reading in requires:
             low, high = spec.get("reading_min"), spec.get("reading_max")
@@ -911,7 +937,7 @@ class JobService:
         job, history_kind = await self._working_job(current, job_id, "attach photos to this job")
         if step_id is not None and step_id not in await self._procedure_steps(job):
             raise InvalidInput(f"step {step_id!r} is not in this job's procedure", field="step_id")
-        await self._check_blobs([blob], "blob", listed=False)
+        await self._check_blobs([blob], "blob", current=current, job=job, listed=False)
         attachment = Attachment(
             id=attachment_id,
             job_id=job.id,
@@ -1067,7 +1093,13 @@ class JobService:
                 raise InvalidInput(f"{name} is 1 to 5", field=name)
         if accepted:
             await self._check_steps_complete(job)
-        await self._check_blobs([signature_blob], "signature_blob", listed=False)
+        await self._check_blobs([signature_blob], "signature_blob", current=current, job=job, listed=False)
+        if await self.session.scalar(select(Signoff.id).where(Signoff.signature_blob == signature_blob)):
+            raise Conflict(
+                "this signature is already on another job's sign-off; the customer signs each job",
+                field="signature_blob",
+                code="SIGNATURE_REUSED",
+            )
         await check_signature(signature_blob)
         fields = {
             "signer_name": signer_name,

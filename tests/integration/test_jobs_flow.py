@@ -259,3 +259,27 @@ def test_a_site_moved_to_its_real_customer_takes_its_jobs_along(client, as_role,
     assert [
         (h["field"], h["old_value"], h["actor_name"] != "") for h in history if h["field"] == "customer_id"
     ] == [("customer_id", world.customer["id"], True)]
+
+
+def test_evidence_must_be_the_technicians_own_upload_and_each_signature_signs_once(client, as_role, seeded):
+    world = build_world(client, as_role, seeded)
+    tech = as_role("tech1")
+    first = drive(client, as_role, world, "awaiting_approval")
+    used = client.get(f"/api/jobs/{first['id']}/record", headers=tech).json()["signoff"]["signature_blob"]
+    job = drive(client, as_role, world, "on_site")
+    foreign_photo = upload(client, as_role("tech5"), jpeg_photo(seed=55), "image/jpeg")
+    borrowed = client.put(
+        f"/api/jobs/{job['id']}/steps/photo", headers=tech, json={"result": "pass", "blobs": [foreign_photo]}
+    )
+    assert borrowed.status_code == 403 and borrowed.json()["field"] == "blobs[0]"
+    attached = client.post(
+        f"/api/jobs/{job['id']}/attachments",
+        headers=tech,
+        json={"attachment_id": ids(), "blob": foreign_photo},
+    )
+    assert attached.status_code == 403 and attached.json()["field"] == "blob"
+    do_steps(client, tech, job["id"], upload(client, tech, jpeg_photo(seed=56), "image/jpeg"))
+    assert transition(client, tech, job["id"], "work_done").status_code == 200
+    reused = client.post(f"/api/jobs/{job['id']}/signoff", headers=tech, json=signoff_body(used))
+    assert reused.status_code == 409 and reused.json()["code"] == "SIGNATURE_REUSED"
+    assert client.get(f"/api/jobs/{job['id']}", headers=tech).json()["status"] == "work_done"

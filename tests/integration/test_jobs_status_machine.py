@@ -177,7 +177,6 @@ class Matrix:
         self.pool: dict[str, list[dict]] = defaultdict(list)
         self.drives = 0
         tech = as_role("tech1")
-        self.signature = upload(client, tech, signature_png(), "image/png")
         self.photo = upload(client, tech, jpeg_photo(seed=3), "image/jpeg")
 
     def read(self, job_id: str) -> dict:
@@ -211,8 +210,10 @@ class Matrix:
             return self.client.post(
                 f"{path}/decision", headers=headers, json={"decision": cell.arg, "reason": reason}
             )
+        # A fresh signature per request: the same image on two sign-offs is refused (SIGNATURE_REUSED).
+        signature = upload(self.client, self.as_role("tech1"), signature_png(), "image/png")
         return self.client.post(
-            f"{path}/signoff", headers=headers, json=signoff_body(self.signature, accepted=cell.arg)
+            f"{path}/signoff", headers=headers, json=signoff_body(signature, accepted=cell.arg)
         )
 
 
