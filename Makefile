@@ -5,9 +5,17 @@ BIN := $(VENV)/bin
 PWA := pwa
 PWA_SOURCES := $(shell find $(PWA)/src $(PWA)/public $(PWA)/index.html $(PWA)/vite.config.ts $(PWA)/tsconfig*.json -type f 2>/dev/null)
 
-.PHONY: setup run serve build test lint test-python test-pwa bench migrate seed clean compose-check
+.PHONY: setup run serve build test lint test-python test-pwa bench migrate seed clean compose-check report-font
 
-setup: $(VENV)/.installed $(PWA)/dist/index.html
+setup: $(VENV)/.installed $(PWA)/dist/index.html report-font
+
+# The PDF service report embeds a font with Chinese glyphs: installed where apt and root are at hand;
+# elsewhere install fonts-wqy-zenhei (or set FIELDQ_REPORT_FONT to a TrueType font) yourself.
+REPORT_FONT := /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc
+report-font:
+	@test -f $(REPORT_FONT) || ! command -v apt-get >/dev/null || [ "$$(id -u)" != 0 ] \
+		|| (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-zenhei >/dev/null) \
+		|| echo "note: fonts-wqy-zenhei not installed; PDF reports fall back to a non-embedded font"
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("FieldQ needs Python 3.11+") if sys.version_info < (3, 11) else None'

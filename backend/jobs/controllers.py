@@ -24,7 +24,7 @@ from backend.inventory.controllers import REPLAY, _answer
 from backend.jobs import schemas as s
 from backend.jobs.blobs import BlobService, blob_url, render_in_background
 from backend.jobs.catalog import StepSpec
-from backend.jobs.report import render_report
+from backend.jobs.report import render_report, render_report_pdf
 from backend.jobs.services import Geo, JobService, NewJob
 from backend.jobs.views import JobViews, procedure_read
 from backend.media.pipeline import MAX_BLOB_BYTES
@@ -900,6 +900,31 @@ class JobController(Controller):
         evidence = (await job_views.evidence([await jobs.visible_job(job_id, request.user)]))[0]
         html = await render_report(evidence, blobs, lang=request.query_params.get("lang", "en"))
         return Response(html, media_type="text/html; charset=utf-8")
+
+    @get(
+        "/{job_id:uuid}/report.pdf",
+        operation_id="serviceReportPdf",
+        opt=ANY_ROLE,
+        media_type="application/pdf",
+        summary="The service report as a PDF (A4; English or zh-CN by `lang`)",
+        responses=error_responses(401, 403, 404),
+    )
+    async def report_pdf(
+        self,
+        request: Request[CurrentUser, str, State],
+        job_id: FromPath[UUID],
+        jobs: NamedDependency[JobService],
+        job_views: NamedDependency[JobViews],
+        blobs: NamedDependency[BlobService],
+    ) -> Response[bytes]:
+        job = await jobs.visible_job(job_id, request.user)
+        evidence = (await job_views.evidence([job]))[0]
+        pdf = await render_report_pdf(evidence, blobs, lang=request.query_params.get("lang", "en"))
+        return Response(
+            pdf,
+            media_type="application/pdf",
+            headers={"Content-Disposition": f'inline; filename="{job.number}.pdf"'},
+        )
 
 
 class ServiceRequestController(Controller):

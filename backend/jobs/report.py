@@ -225,3 +225,28 @@ async def render_report(evidence: s.Evidence, blobs: BlobService, *, lang: str =
         f"{head}<h1>{t['title']} · {_t(job.number)}</h1><table class='meta'>{meta_rows}</table>"
         f"{steps_table}{''.join(sections)}</body></html>"
     )
+
+
+async def render_report_pdf(evidence: s.Evidence, blobs: BlobService, *, lang: str = "en") -> bytes:
+    """The PDF report: the images are rendered (or found) first, then the PDF is laid out in a worker
+    thread under the same limit as other image work."""
+    from backend.jobs.blobs import image_work
+    from backend.jobs.report_pdf import render_pdf
+
+    thumbnails = {}
+    for attachment in evidence.attachments:
+        try:
+            thumbnails[attachment.blob] = (await blobs.render_variants(attachment.blob))["thumbnail"]
+        except MediaError:
+            continue
+    signature = None
+    if evidence.signoff:
+        try:
+            signature = (await blobs.render_variants(evidence.signoff.signature_blob))["display"]
+        except MediaError:
+            signature = None
+
+    def build() -> bytes:
+        return render_pdf(evidence, lang=lang, thumbnails=thumbnails, signature=signature)
+
+    return await image_work(build)

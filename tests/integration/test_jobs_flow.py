@@ -124,6 +124,18 @@ def test_the_work_record_signoff_and_approval(client, as_role, seeded):
     report = client.get(f"/api/jobs/{job['id']}/report", headers=lead)
     assert report.status_code == 200 and "Ms. Li" in report.text and "data:image/webp;base64," in report.text
     assert "img-src data:" in report.headers["content-security-policy"]
+    for lang in ("en", "zh-CN"):
+        pdf = client.get(f"/api/jobs/{job['id']}/report.pdf", headers=lead, params={"lang": lang})
+        assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+        assert pdf.content.startswith(b"%PDF-") and pdf.content.rstrip().endswith(b"%%EOF")
+        # The photo and the signature are embedded as images, and a font with Chinese glyphs (subset)
+        # where setup could install one (CI does), else the viewer-side STSong-Light.
+        from backend.jobs.report_pdf import FONT
+
+        font = b"/FontFile2" if FONT == "FieldQReport" else b"STSong-Light"
+        assert pdf.content.count(b"/Subtype /Image") >= 2 and font in pdf.content
+    other = client.get(f"/api/jobs/{job['id']}/report.pdf", headers=as_role("tech5"))
+    assert other.status_code == 404
 
 
 def test_changing_a_signed_value_in_the_database_fails_verification(client, as_role, seeded, settings):
