@@ -72,6 +72,7 @@ def _openapi_config() -> OpenAPIConfig:
             Tag(name="procedures", description="Standard procedures: steps, key moments, monitoring points"),
             Tag(name="jobs", description="Jobs from request to approval: dispatch, work record, sign-off"),
             Tag(name="media", description="Photos and signatures, named by their sha256"),
+            Tag(name="sync", description="The sync protocol v1 (docs/SYNC.md): blobs (push, pull next)"),
         ],
     )
 

@@ -973,6 +973,66 @@ def _blob_read(b, created: bool) -> s.BlobRead:
     )
 
 
+async def _upload_blob(
+    request: Request[CurrentUser, str, State], sha256: str, blobs: BlobService
+) -> Response[s.BlobRead]:
+    BlobService.check_name(sha256)
+    data = await request.body()
+    stored = await blobs.upload(request.user, sha256, data, request.headers.get("content-type"))
+    # Display size and thumbnail are made after the response: the upload returns once the original
+    # is stored and validated.
+    background = BackgroundTask(render_in_background, blobs.store, sha256) if stored.created else None
+    return Response(
+        _blob_read(stored.blob, stored.created),
+        status_code=HTTP_201_CREATED if stored.created else HTTP_200_OK,
+        background=background,
+    )
+
+
+async def _blob_exists(sha256: str, blobs: BlobService) -> Response[None]:
+    BlobService.check_name(sha256)
+    if await blobs.get(sha256) is None:
+        raise NotFound("no such blob", field="sha256")
+    return Response(None, status_code=HTTP_200_OK)
+
+
+class SyncBlobController(Controller):
+    """The blob half of the sync protocol (docs/SYNC.md, Blobs): the same upload and check as
+    ``/api/blobs``, at the path the phones use."""
+
+    path = "/api/sync/v1/blobs"
+    tags = ["sync"]
+    dependencies = DEPENDENCIES
+
+    @put(
+        "/{sha256:str}",
+        operation_id="syncUploadBlob",
+        opt=ANY_ROLE,
+        status_code=HTTP_201_CREATED,
+        request_max_body_size=BLOB_BODY_LIMIT,
+        summary="Upload a photo or signature before the mutations that name it (201 stored, 200 there)",
+        responses=error_responses(400, 401, 403, 413, 415, 422),
+    )
+    async def upload(
+        self,
+        request: Request[CurrentUser, str, State],
+        sha256: FromPath[str],
+        blobs: NamedDependency[BlobService],
+    ) -> Response[s.BlobRead]:
+        return await _upload_blob(request, sha256, blobs)
+
+    @head(
+        "/{sha256:str}",
+        operation_id="syncBlobExists",
+        opt=ANY_ROLE,
+        summary="200 if stored, 404 if not",
+        status_code=HTTP_200_OK,
+        responses=error_responses(400, 401, 403, 404),
+    )
+    async def exists(self, sha256: FromPath[str], blobs: NamedDependency[BlobService]) -> Response[None]:
+        return await _blob_exists(sha256, blobs)
+
+
 class BlobController(Controller):
     path = "/api/blobs"
     tags = ["media"]
@@ -993,17 +1053,7 @@ class BlobController(Controller):
         sha256: FromPath[str],
         blobs: NamedDependency[BlobService],
     ) -> Response[s.BlobRead]:
-        BlobService.check_name(sha256)
-        data = await request.body()
-        stored = await blobs.upload(request.user, sha256, data, request.headers.get("content-type"))
-        # Display size and thumbnail are made after the response: the upload returns once the
-        # original is stored and validated.
-        background = BackgroundTask(render_in_background, blobs.store, sha256) if stored.created else None
-        return Response(
-            _blob_read(stored.blob, stored.created),
-            status_code=HTTP_201_CREATED if stored.created else HTTP_200_OK,
-            background=background,
-        )
+        return await _upload_blob(request, sha256, blobs)
 
     @head(
         "/{sha256:str}",
@@ -1014,10 +1064,7 @@ class BlobController(Controller):
         responses=error_responses(400, 401, 403, 404),
     )
     async def exists(self, sha256: FromPath[str], blobs: NamedDependency[BlobService]) -> Response[None]:
-        BlobService.check_name(sha256)
-        if await blobs.get(sha256) is None:
-            raise NotFound("no such blob", field="sha256")
-        return Response(None, status_code=HTTP_200_OK)
+        return await _blob_exists(sha256, blobs)
 
     @get(
         "/{sha256:str}/{variant:str}",
@@ -1050,4 +1097,5 @@ JOB_ROUTES = [
     JobController,
     ServiceRequestController,
     BlobController,
+    SyncBlobController,
 ]

@@ -4,6 +4,7 @@ stock, the customer's sign-off with its hash, the approval queue with the eviden
 
 from __future__ import annotations
 
+import hashlib
 from uuid import UUID
 
 from sqlalchemy import update
@@ -295,3 +296,29 @@ def test_evidence_must_be_the_technicians_own_upload_and_each_signature_signs_on
     reused = client.post(f"/api/jobs/{job['id']}/signoff", headers=tech, json=signoff_body(used))
     assert reused.status_code == 409 and reused.json()["code"] == "SIGNATURE_REUSED"
     assert client.get(f"/api/jobs/{job['id']}", headers=tech).json()["status"] == "work_done"
+
+
+def test_the_sync_blob_endpoints_follow_the_contract(client, as_role, seeded):
+    """docs/SYNC.md, Blobs: PUT 201 stored / 200 already there, HASH_MISMATCH 400, wrong type 415,
+    HEAD 200 or 404."""
+    tech = as_role("tech1")
+    photo = jpeg_photo(seed=71)
+    digest = hashlib.sha256(photo).hexdigest()
+    url = f"/api/sync/v1/blobs/{digest}"
+    assert client.head(url, headers=tech).status_code == 404
+    first = client.put(url, content=photo, headers={**tech, "Content-Type": "image/jpeg"})
+    assert first.status_code == 201 and first.json()["sha256"] == digest
+    again = client.put(url, content=photo, headers={**tech, "Content-Type": "image/jpeg"})
+    assert again.status_code == 200 and again.json()["created"] is False
+    assert client.head(url, headers=tech).status_code == 200
+    other = jpeg_photo(seed=72)
+    lying = client.put(url, content=other, headers={**tech, "Content-Type": "image/jpeg"})
+    assert lying.status_code == 400 and lying.json()["code"] == "HASH_MISMATCH"
+    png = signature_png(seed=73)
+    wrong = client.put(
+        f"/api/sync/v1/blobs/{hashlib.sha256(png).hexdigest()}",
+        content=png,
+        headers={**tech, "Content-Type": "image/jpeg"},
+    )
+    assert wrong.status_code == 415
+    assert client.put(url, content=photo).status_code == 401
