@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+from playwright.sync_api import expect
 
 NAME = "王伟 Wang Wei"
 
@@ -43,17 +44,17 @@ def test_language_switch_changes_the_interface(page):
     switch = page.get_by_test_id("lang-switch")
     switch.wait_for(timeout=10_000)
     switch.select_option("zh-CN")
-    page.wait_for_function("document.documentElement.lang === 'zh-CN'")
+    expect(page.locator("html")).to_have_attribute("lang", "zh-CN", timeout=10_000)
     chinese = page.get_by_test_id("login-submit").inner_text()
     switch.select_option("en")
-    page.wait_for_function("document.documentElement.lang === 'en'")
+    expect(page.locator("html")).to_have_attribute("lang", "en", timeout=10_000)
     english = page.get_by_test_id("login-submit").inner_text()
     assert chinese != english
     assert any("\u4e00" <= ch <= "\u9fff" for ch in chinese)
     # The choice survives a reload.
     switch.select_option("zh-CN")
     page.reload()
-    page.wait_for_function("document.documentElement.lang === 'zh-CN'")
+    expect(page.locator("html")).to_have_attribute("lang", "zh-CN", timeout=10_000)
 
 
 def test_logout_returns_to_login(page):
