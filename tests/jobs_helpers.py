@@ -86,7 +86,7 @@ def sha(data: bytes) -> str:
 def upload(client, headers: dict, data: bytes, content_type: str) -> str:
     digest = sha(data)
     response = client.put(
-        f"/api/blobs/{digest}", content=data, headers={**headers, "Content-Type": content_type}
+        f"/api/sync/v1/blobs/{digest}", content=data, headers={**headers, "Content-Type": content_type}
     )
     assert response.status_code in (200, 201), response.text
     return digest

@@ -87,13 +87,16 @@ class CatalogService:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
+    async def _get(self, model: type, record_id: UUID, field_name: str):
+        row = await self.session.get(model, record_id)
+        if row is None:
+            raise NotFound(f"no such {model.__tablename__}", field=field_name)
+        return row
+
     # --- customers ----------------------------------------------------------------------------------
 
     async def customer(self, customer_id: UUID, field_name: str = "customer_id") -> Customer:
-        customer = await self.session.get(Customer, customer_id)
-        if customer is None:
-            raise NotFound("no such customer", field=field_name)
-        return customer
+        return await self._get(Customer, customer_id, field_name)
 
     async def create_customer(
         self, *, name: str, code: str | None, contacts: list[dict[str, str]]
@@ -121,10 +124,7 @@ class CatalogService:
     # --- sites --------------------------------------------------------------------------------------
 
     async def site(self, site_id: UUID, field_name: str = "site_id") -> Site:
-        site = await self.session.get(Site, site_id)
-        if site is None:
-            raise NotFound("no such site", field=field_name)
-        return site
+        return await self._get(Site, site_id, field_name)
 
     async def create_site(
         self,
@@ -221,10 +221,7 @@ class CatalogService:
     # --- units: the installed base ------------------------------------------------------------------
 
     async def unit(self, unit_id: UUID, field_name: str = "unit_id") -> Unit:
-        unit = await self.session.get(Unit, unit_id)
-        if unit is None:
-            raise NotFound("no such unit", field=field_name)
-        return unit
+        return await self._get(Unit, unit_id, field_name)
 
     async def register_unit(self, *, site_id: UUID, asset_id: UUID, position: str = "") -> Unit:
         """Name an asset that inventory has installed at the site's location as a unit of the site."""
@@ -279,10 +276,7 @@ class CatalogService:
     # --- procedures ---------------------------------------------------------------------------------
 
     async def procedure(self, procedure_id: UUID, field_name: str = "procedure_id") -> Procedure:
-        procedure = await self.session.get(Procedure, procedure_id)
-        if procedure is None:
-            raise NotFound("no such procedure", field=field_name)
-        return procedure
+        return await self._get(Procedure, procedure_id, field_name)
 
     async def publish_procedure(
         self,

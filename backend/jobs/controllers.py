@@ -973,32 +973,9 @@ def _blob_read(b, created: bool) -> s.BlobRead:
     )
 
 
-async def _upload_blob(
-    request: Request[CurrentUser, str, State], sha256: str, blobs: BlobService
-) -> Response[s.BlobRead]:
-    BlobService.check_name(sha256)
-    data = await request.body()
-    stored = await blobs.upload(request.user, sha256, data, request.headers.get("content-type"))
-    # Display size and thumbnail are made after the response: the upload returns once the original
-    # is stored and validated.
-    background = BackgroundTask(render_in_background, blobs.store, sha256) if stored.created else None
-    return Response(
-        _blob_read(stored.blob, stored.created),
-        status_code=HTTP_201_CREATED if stored.created else HTTP_200_OK,
-        background=background,
-    )
-
-
-async def _blob_exists(sha256: str, blobs: BlobService) -> Response[None]:
-    BlobService.check_name(sha256)
-    if await blobs.get(sha256) is None:
-        raise NotFound("no such blob", field="sha256")
-    return Response(None, status_code=HTTP_200_OK)
-
-
 class SyncBlobController(Controller):
-    """The blob half of the sync protocol (docs/SYNC.md, Blobs): the same upload and check as
-    ``/api/blobs``, at the path the phones use."""
+    """Uploading photos and signatures (docs/SYNC.md, Blobs): the one upload path, for the phones' sync
+    and for REST clients alike. Reading them back is ``/api/blobs/{sha256}/{variant}``."""
 
     path = "/api/sync/v1/blobs"
     tags = ["sync"]
@@ -1019,7 +996,17 @@ class SyncBlobController(Controller):
         sha256: FromPath[str],
         blobs: NamedDependency[BlobService],
     ) -> Response[s.BlobRead]:
-        return await _upload_blob(request, sha256, blobs)
+        BlobService.check_name(sha256)
+        data = await request.body()
+        stored = await blobs.upload(request.user, sha256, data, request.headers.get("content-type"))
+        # Display size and thumbnail are made after the response: the upload returns once the
+        # original is stored and validated.
+        background = BackgroundTask(render_in_background, blobs.store, sha256) if stored.created else None
+        return Response(
+            _blob_read(stored.blob, stored.created),
+            status_code=HTTP_201_CREATED if stored.created else HTTP_200_OK,
+            background=background,
+        )
 
     @head(
         "/{sha256:str}",
@@ -1030,41 +1017,16 @@ class SyncBlobController(Controller):
         responses=error_responses(400, 401, 403, 404),
     )
     async def exists(self, sha256: FromPath[str], blobs: NamedDependency[BlobService]) -> Response[None]:
-        return await _blob_exists(sha256, blobs)
+        BlobService.check_name(sha256)
+        if await blobs.get(sha256) is None:
+            raise NotFound("no such blob", field="sha256")
+        return Response(None, status_code=HTTP_200_OK)
 
 
 class BlobController(Controller):
     path = "/api/blobs"
     tags = ["media"]
     dependencies = DEPENDENCIES
-
-    @put(
-        "/{sha256:str}",
-        operation_id="uploadBlob",
-        opt=ANY_ROLE,
-        status_code=HTTP_201_CREATED,
-        request_max_body_size=BLOB_BODY_LIMIT,
-        summary="Upload a photo or signature named by its sha256 (201 stored, 200 already there)",
-        responses=error_responses(400, 401, 403, 413, 415, 422),
-    )
-    async def upload(
-        self,
-        request: Request[CurrentUser, str, State],
-        sha256: FromPath[str],
-        blobs: NamedDependency[BlobService],
-    ) -> Response[s.BlobRead]:
-        return await _upload_blob(request, sha256, blobs)
-
-    @head(
-        "/{sha256:str}",
-        operation_id="blobExists",
-        opt=ANY_ROLE,
-        summary="200 if stored, 404 if not",
-        status_code=HTTP_200_OK,
-        responses=error_responses(400, 401, 403, 404),
-    )
-    async def exists(self, sha256: FromPath[str], blobs: NamedDependency[BlobService]) -> Response[None]:
-        return await _blob_exists(sha256, blobs)
 
     @get(
         "/{sha256:str}/{variant:str}",

@@ -39,7 +39,9 @@ def refused(response, status: int, code: str, field=ANY) -> dict:
 
 def put_blob(client, headers, data: bytes, content_type: str, name: str | None = None):
     return client.put(
-        f"/api/blobs/{name or sha(data)}", content=data, headers={**headers, "Content-Type": content_type}
+        f"/api/sync/v1/blobs/{name or sha(data)}",
+        content=data,
+        headers={**headers, "Content-Type": content_type},
     )
 
 
@@ -79,21 +81,24 @@ def test_uploads_that_are_not_acceptable_images(client, as_role, settings):
     attempt(photo, "image/jpeg", 400, "HASH_MISMATCH", "sha256", name=sha(photo + b"x"))
     for name in ("abc", "A" * 64, "g" * 64, "a" * 65, "0" * 63, sha(photo).upper()):
         refused(put_blob(client, tech, photo, "image/jpeg", name), 400, "INVALID_HASH", "sha256")
-        assert client.head(f"/api/blobs/{name}", headers=tech).status_code == 400
+        assert client.head(f"/api/sync/v1/blobs/{name}", headers=tech).status_code == 400
         refused(client.get(f"/api/blobs/{name}/display", headers=tech), 400, "INVALID_HASH", "sha256")
 
     # Nothing refused was stored, on disk or as a row.
     assert stored_files(settings) == []
     for name in set(tried):
-        assert client.head(f"/api/blobs/{name}", headers=tech).status_code == 404
+        assert client.head(f"/api/sync/v1/blobs/{name}", headers=tech).status_code == 404
     # HEAD of a blob nobody uploaded: 404, for every role.
     for who in ("tech1", "supervisor1", "manager"):
-        assert client.head(f"/api/blobs/{sha(b'never uploaded')}", headers=as_role(who)).status_code == 404
+        assert (
+            client.head(f"/api/sync/v1/blobs/{sha(b'never uploaded')}", headers=as_role(who)).status_code
+            == 404
+        )
     # The same endpoint takes a real photo (and a second upload of it is a 200 no-op).
     first = put_blob(client, tech, photo, "image/jpeg")
     assert first.status_code == 201 and first.json()["width"] == 800
     assert put_blob(client, tech, photo, "image/jpeg").status_code == 200
-    assert client.head(f"/api/blobs/{sha(photo)}", headers=tech).status_code == 200
+    assert client.head(f"/api/sync/v1/blobs/{sha(photo)}", headers=tech).status_code == 200
 
 
 def test_signoff_refuses_bad_signatures_and_ratings_and_signs_once(client, as_role, seeded):
