@@ -28,6 +28,7 @@ from backend.errors import EXCEPTION_HANDLERS
 from backend.inventory.controllers import ROUTE_HANDLERS as INVENTORY_ROUTES
 from backend.jobs.controllers import JOB_ROUTES
 from backend.settings import Settings, get_settings
+from backend.sync.controllers import SYNC_ROUTES
 from backend.sync.feed import install_change_recorder
 from backend.web import security_headers_hook, serve_pwa, serve_pwa_root
 
@@ -72,7 +73,7 @@ def _openapi_config() -> OpenAPIConfig:
             Tag(name="procedures", description="Standard procedures: steps, key moments, monitoring points"),
             Tag(name="jobs", description="Jobs from request to approval: dispatch, work record, sign-off"),
             Tag(name="media", description="Photos and signatures, named by their sha256"),
-            Tag(name="sync", description="The sync protocol v1 (docs/SYNC.md): blobs (push, pull next)"),
+            Tag(name="sync", description="The sync protocol v1 (docs/SYNC.md): push, pull, blobs"),
         ],
     )
 
@@ -97,7 +98,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
         await engine.dispose()
 
     return Litestar(
-        route_handlers=[health, *AUTH_ROUTES, *INVENTORY_ROUTES, *JOB_ROUTES, serve_pwa_root, serve_pwa],
+        route_handlers=[
+            health,
+            *AUTH_ROUTES,
+            *INVENTORY_ROUTES,
+            *JOB_ROUTES,
+            *SYNC_ROUTES,
+            serve_pwa_root,
+            serve_pwa,
+        ],
         plugins=[SQLAlchemyPlugin(config=create_plugin_config(engine, session_factory))],
         middleware=[bearer_auth_middleware(exclude_paths=[f"^{DOCS_PATH}"])],
         before_send=[security_headers_hook(DOCS_PATH, hsts=settings.is_prod)],

@@ -190,3 +190,19 @@ async def begin_write(session: AsyncSession) -> None:
     raw = await connection.get_raw_connection()
     if not raw.driver_connection.in_transaction:
         await connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+async def begin_snapshot(session: AsyncSession) -> None:
+    """Start the session's next transaction as one consistent snapshot for several reads (a sync pull:
+    the feed, the records and ``last_mutation_id`` must agree). PostgreSQL: REPEATABLE READ, set before
+    the transaction's first statement. SQLite: an explicit deferred BEGIN, since the driver would
+    otherwise run each SELECT in its own snapshot."""
+    if session.in_transaction():
+        await session.commit()
+    if session.bind.dialect.name == "postgresql":
+        await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        return
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    if not raw.driver_connection.in_transaction:
+        await connection.exec_driver_sql("BEGIN")

@@ -272,6 +272,7 @@ _DESCRIPTIONS = {
     413: "Request body too large",
     422: "Well-formed but breaks a business rule (named in `field`)",
     415: "Not a supported image type, or the content is not the type it claims",
+    426: "The client speaks a sync protocol this server does not (`PROTOCOL_UNSUPPORTED`)",
     429: "Too many attempts; see `Retry-After`",
 }
 

@@ -19,7 +19,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 log = logging.getLogger("fieldq.events")
-_PENDING_KEY = "fieldq_pending_events"
+PENDING_EVENTS_KEY = "fieldq_pending_events"
 _listeners: dict[type, list[Callable[[Any], None]]] = defaultdict(list)
 
 
@@ -49,11 +49,11 @@ def listen(event_type: type, handler: Callable[[Any], None]) -> None:
 def record_event(session: Any, domain_event: object) -> None:
     """Queue ``domain_event`` for delivery after ``session`` commits (sync or async session)."""
     sync_session = getattr(session, "sync_session", session)
-    sync_session.info.setdefault(_PENDING_KEY, []).append(domain_event)
+    sync_session.info.setdefault(PENDING_EVENTS_KEY, []).append(domain_event)
 
 
 def _deliver(session: Session) -> None:
-    for domain_event in session.info.pop(_PENDING_KEY, []):
+    for domain_event in session.info.pop(PENDING_EVENTS_KEY, []):
         log.info("event %s", domain_event)
         for handler in _listeners.get(type(domain_event), []):
             try:
@@ -63,7 +63,7 @@ def _deliver(session: Session) -> None:
 
 
 def _discard(session: Session, *_args: Any) -> None:
-    session.info.pop(_PENDING_KEY, None)
+    session.info.pop(PENDING_EVENTS_KEY, None)
 
 
 _installed = False

@@ -75,6 +75,10 @@ class Client(Entity, table=True):
     app_version: str = Field(default="", max_length=40, nullable=False)
     last_seen_at: datetime | None = Field(default=None, sa_type=DateTimeUTC)
     last_mutation_id: int = Field(default=0, nullable=False)
+    last_push_at: datetime | None = Field(default=None, sa_type=DateTimeUTC)
+    last_pull_at: datetime | None = Field(default=None, sa_type=DateTimeUTC)
+    # The first mutation id of a push that skipped numbers (SYNC.md: a gap); cleared once it catches up.
+    pending_gap_from: int | None = Field(default=None)
     revoked_at: datetime | None = Field(default=None, sa_type=DateTimeUTC)
     revoked_by_id: UUID | None = Field(default=None, foreign_key="user.id", ondelete="SET NULL")
 

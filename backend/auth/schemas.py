@@ -152,4 +152,8 @@ class DeviceRead(msgspec.Struct, kw_only=True):
     created_at: datetime
     last_seen_at: datetime | None
     last_mutation_id: int
+    last_push_at: datetime | None = None
+    last_pull_at: datetime | None = None
+    # A push skipped mutation ids from here on: the phone has work the server has not seen yet.
+    pending_gap_from: int | None = None
     revoked_at: datetime | None

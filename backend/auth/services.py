@@ -691,5 +691,8 @@ def _device_read(client: Client, username: str) -> DeviceRead:
         created_at=client.created_at,
         last_seen_at=client.last_seen_at,
         last_mutation_id=client.last_mutation_id,
+        last_push_at=client.last_push_at,
+        last_pull_at=client.last_pull_at,
+        pending_gap_from=client.pending_gap_from,
         revoked_at=client.revoked_at,
     )

@@ -236,6 +236,9 @@ class JobHistory(Entity, table=True):
     old_value: Any = Field(default=None, sa_column=Column(JSON, nullable=True))
     new_value: Any = Field(default=None, sa_column=Column(JSON, nullable=True))
     note: str = Field(default="", max_length=NOTE_MAX, nullable=False)
+    # The job's version this change produced: ``job.update`` merges against the fields changed since
+    # the version the phone started from.
+    job_version: int | None = Field(default=None)
 
 
 class JobStep(SyncedEntity, table=True):

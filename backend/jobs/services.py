@@ -74,6 +74,7 @@ from backend.jobs.workflow import (
     check_transition,
 )
 from backend.media.store import BlobStore
+from backend.sync.feed import version_after_commit
 
 # Where ids derived from others live (a step result is named by its job and step).
 JOB_NAMESPACE = uuid.UUID("6f1c1f4e-1f7e-4a53-9c39-3f0f6b7a2b10")
@@ -267,6 +268,7 @@ class JobService:
                 old_value=_jsonable(old),
                 new_value=_jsonable(new),
                 note=note[:1000],
+                job_version=version_after_commit(self.session, job),
             )
         )
 
@@ -692,6 +694,69 @@ class JobService:
             self._set(job, current, name, value.strip() if isinstance(value, str) else value, kind=kind)
         await self.session.flush()
         return job
+
+    async def merge_update(
+        self, current: CurrentUser, job_id: UUID, changes: dict[str, Any], *, base_version: int
+    ) -> tuple[Job, list[str]]:
+        """An edit made offline against ``base_version`` (SYNC.md, ``job.update``): a three-way merge per
+        field. A field nobody else changed since the base is applied. A field the server also changed
+        keeps the server's value when it is supervisor-owned, and takes the phone's value when it is
+        technician-owned; either way the losing value is kept in the history (a ``merge_lost`` row).
+        Returns the job and the fields that kept the server's value."""
+        job = await self.visible_job(job_id, current, lock=True)
+        if base_version > job.version:
+            raise InvalidInput(
+                f"base_version {base_version} is ahead of the job (version {job.version})",
+                field="base_version",
+            )
+        contested = set()
+        if base_version < job.version and changes:
+            contested = set(
+                await self.session.scalars(
+                    select(JobHistory.field).where(
+                        JobHistory.job_id == job.id,
+                        JobHistory.job_version > base_version,
+                        JobHistory.field.in_(list(changes)),
+                        JobHistory.kind != "merge_lost",
+                    )
+                )
+            )
+        applied: dict[str, Any] = {}
+        overridden: list[str] = []
+        for name, value in changes.items():
+            value = value.strip() if isinstance(value, str) else value
+            server_value = getattr(job, name, None)
+            if name in contested and value != server_value:
+                if name in SUPERVISOR_FIELDS:
+                    # Checked like any edit first: a phone may not slip in a field it does not own.
+                    if await self.capacity(job, current) != Capacity.lead:
+                        raise Forbidden(f"{name} is edited by a supervisor", field=name)
+                    overridden.append(name)
+                    self._history(
+                        job,
+                        current,
+                        name,
+                        server_value,
+                        value,
+                        kind="merge_lost",
+                        note="changed on the server since the phone's version; the server's value kept",
+                    )
+                    continue
+                self._history(
+                    job,
+                    current,
+                    name,
+                    value,
+                    server_value,
+                    kind="merge_lost",
+                    note="the technician's value from the phone replaced it",
+                )
+            applied[name] = value
+        if applied:
+            await self.update(current, job.id, applied)
+        else:
+            await self.session.flush()
+        return job, overridden
 
     # --- the work record ------------------------------------------------------------------------------
 

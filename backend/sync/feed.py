@@ -2,8 +2,18 @@
 
 Every flush of a session passes through ``_record_synced_writes``: each new,
 changed or deleted ``SyncedEntity`` gets its ``version`` bumped (once per
-transaction), its ``updated_at`` touched, and a ``SyncChange`` row added to the
-same flush, so the entity and its feed entry commit or roll back together.
+transaction) and its ``updated_at`` touched, and its feed entry is noted. The
+entries are written when the transaction commits (``_write_feed``), in the same
+transaction, so the entity and its feed entry commit or roll back together.
+
+Numbers in commit order: on PostgreSQL a sequence hands out numbers in the order
+transactions ask, but they become visible in the order transactions commit, so a
+pull could pass a number whose transaction has not committed yet and never see
+it. The feed rows are therefore written last, just before COMMIT, under a
+transaction-level advisory lock that the commit releases: feed numbers are taken
+and made visible one transaction at a time, and a pull that sees number n sees
+every number below it. The lock is held only for the feed insert and the
+commit. SQLite has one writer at a time and needs nothing.
 Because it hooks the ORM session itself, no service can forget to call it; bulk
 ``UPDATE``/``DELETE`` statements on synced tables, which would bypass it, are
 refused outright.
@@ -11,10 +21,12 @@ refused outright.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import event, insert
+from sqlalchemy import event, insert, inspect, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,11 +34,17 @@ from sqlalchemy.orm import ORMExecuteState, Session
 from sqlmodel import SQLModel
 
 from backend.db import QUEUED_ROWS_KEY, TRANSACTION_CACHE_KEY, SyncedEntity, utcnow, write_queued_rows
-from backend.events import install_event_delivery
-from backend.sync.models import SyncChange
+from backend.events import PENDING_EVENTS_KEY, install_event_delivery
+from backend.sync.models import SyncChange, SyncChangeScope
+from backend.sync.scopes import MOVABLE, SCOPE_COLUMNS, tag_changes
 
 _TOUCHED_KEY = "fieldq_synced_touched"
 _PENDING_KEY = "fieldq_feed_pending"
+_BEFORE_KEY = "fieldq_feed_before"
+# The highest feed number the session's last commit wrote (a push's write checkpoint).
+LAST_SEQ_KEY = "fieldq_feed_last_seq"
+# Any constant: the advisory lock that orders feed numbers by commit (see the module's docstring).
+FEED_LOCK_KEY = 0x46_51_46_45_45_44  # "FQFEED"
 # Execution option of a bulk statement whose feed entries its caller writes itself (imports), or whose
 # rows the caller changes through the session in the same transaction (a placeholder balance row).
 FEED_RECORDED = "fieldq_feed_recorded"
@@ -53,6 +71,7 @@ def _record(session: Session, obj: SyncedEntity, op: str) -> None:
             obj.version = (obj.version or 0) + 1
             obj.updated_at = now
     touched.add(key)
+    _remember_scope_columns(session, obj, op, key)
     session.info.setdefault(_PENDING_KEY, []).append(
         {
             "entity": obj.__entity_name__,
@@ -64,19 +83,59 @@ def _record(session: Session, obj: SyncedEntity, op: str) -> None:
     )
 
 
-def _write_pending_rows(session: Session, *_args: Any) -> None:
-    # One multi-row INSERT per flush, in the flush's transaction: the feed rows commit with the change.
-    rows = session.info.pop(_PENDING_KEY, None)
-    if rows:
-        session.connection().execute(insert(SyncChange.__table__), rows)
+def _remember_scope_columns(session: Session, obj: SyncedEntity, op: str, key: tuple[str, Any]) -> None:
+    """Keep what decides who sees ``obj`` as it was before this transaction (a row that may move between
+    scopes), or as it was last (a deleted row), so the commit can tell the scopes it left."""
+    before = session.info.setdefault(_BEFORE_KEY, {})
+    if key in before:
+        return
+    if op == "del":
+        before[key] = {name: getattr(obj, name, None) for name in SCOPE_COLUMNS.get(key[0], ())}
+        return
+    movable = MOVABLE.get(key[0])
+    if not movable or obj in session.new:
+        return
+    state = inspect(obj)
+    original = {}
+    for name in movable:
+        history = state.attrs[name].history
+        if history.deleted:
+            original[name] = history.deleted[0]
+        elif history.unchanged:
+            original[name] = history.unchanged[0]
+        else:
+            original[name] = getattr(obj, name)
+    before[key] = original
+
+
+def _write_queued(session: Session, *_args: Any) -> None:
     write_queued_rows(session)
 
 
-def _flush_before_commit(session: Session) -> None:
-    # Rows pending since the last flush (or in a transaction with nothing else to flush) are written
-    # here, after the objects they may refer to.
-    session.flush()
-    _write_pending_rows(session)
+def _write_feed(session: Session) -> None:
+    """Write the transaction's feed rows and their scope tags, numbered in commit order."""
+    session.flush()  # the objects first: the tags are computed from the rows as they will commit
+    write_queued_rows(session)
+    pending = session.info.pop(_PENDING_KEY, None)
+    before = session.info.pop(_BEFORE_KEY, {})
+    if not pending:
+        return
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": FEED_LOCK_KEY})
+    tagged = tag_changes(connection, pending, before)
+    numbered = connection.execute(
+        insert(SyncChange.__table__).returning(SyncChange.__table__.c.seq, sort_by_parameter_order=True),
+        [change for change, _ops in tagged],
+    ).all()
+    scope_rows = [
+        {"scope": scope, "seq": seq, "op": op}
+        for (seq,), (_change, ops) in zip(numbered, tagged, strict=True)
+        for scope, op in ops
+    ]
+    if scope_rows:
+        connection.execute(insert(SyncChangeScope.__table__), scope_rows)
+    session.info[LAST_SEQ_KEY] = numbered[-1][0]
 
 
 def _record_synced_writes(session: Session, _flush_context: Any, _instances: Any) -> None:
@@ -94,6 +153,7 @@ def _record_synced_writes(session: Session, _flush_context: Any, _instances: Any
 def _forget_touched(session: Session, *_args: Any) -> None:
     session.info.pop(_TOUCHED_KEY, None)
     session.info.pop(_PENDING_KEY, None)
+    session.info.pop(_BEFORE_KEY, None)
     session.info.pop(TRANSACTION_CACHE_KEY, None)
     session.info.pop(QUEUED_ROWS_KEY, None)
 
@@ -175,18 +235,15 @@ async def insert_synced_rows(
         row.setdefault("created_at", now)
         row.setdefault("updated_at", now)
     await session.execute(insert(model.__table__).execution_options(**{FEED_RECORDED: True}), rows)
-    await session.execute(
-        insert(SyncChange.__table__),
-        [
-            {
-                "entity": model.__entity_name__,
-                "entity_id": row["id"],
-                "op": "put",
-                "version": 1,
-                "changed_at": now,
-            }
-            for row in rows
-        ],
+    session.info.setdefault(_PENDING_KEY, []).extend(
+        {
+            "entity": model.__entity_name__,
+            "entity_id": row["id"],
+            "op": "put",
+            "version": 1,
+            "changed_at": now,
+        }
+        for row in rows
     )
 
 
@@ -199,10 +256,52 @@ def install_change_recorder() -> None:
     if _installed:
         return
     event.listen(Session, "before_flush", _record_synced_writes)
-    event.listen(Session, "after_flush", _write_pending_rows)
-    event.listen(Session, "before_commit", _flush_before_commit)
+    event.listen(Session, "after_flush", _write_queued)
+    event.listen(Session, "before_commit", _write_feed)
     event.listen(Session, "after_commit", _forget_touched)
     event.listen(Session, "after_rollback", _forget_touched)
     event.listen(Session, "do_orm_execute", _refuse_bulk_writes)
     install_event_delivery()
     _installed = True
+
+
+def version_after_commit(session: AsyncSession | Session, entity: SyncedEntity) -> int:
+    """The version ``entity`` will have when the current transaction commits, for records that note
+    which version a change made (a job's history, for the three-way merge of ``job.update``)."""
+    sync_session = getattr(session, "sync_session", session)
+    if entity in sync_session.new or not entity.version:
+        return 1
+    if (entity.__entity_name__, entity.id) in _touched(sync_session):
+        return entity.version
+    return entity.version + 1
+
+
+@asynccontextmanager
+async def savepoint(session: AsyncSession) -> AsyncIterator[None]:
+    """A nested transaction for one unit of work inside a larger one (a mutation in a push). If the
+    body raises, its database writes roll back and so does everything this module and the services
+    noted for the commit inside it: feed entries, queued ledger rows, domain events, cached rows."""
+    await session.flush()
+    await session.run_sync(write_queued_rows)
+    info = session.info
+    kept = {
+        _TOUCHED_KEY: set(info.get(_TOUCHED_KEY, ())),
+        _PENDING_KEY: list(info.get(_PENDING_KEY, ())),
+        _BEFORE_KEY: dict(info.get(_BEFORE_KEY, {})),
+        PENDING_EVENTS_KEY: list(info.get(PENDING_EVENTS_KEY, ())),
+        TRANSACTION_CACHE_KEY: {
+            key: value.copy() if isinstance(value, (set, list, dict)) else value
+            for key, value in info.get(TRANSACTION_CACHE_KEY, {}).items()
+        },
+    }
+    nested = await session.begin_nested()
+    try:
+        yield
+        await session.flush()
+        await session.run_sync(write_queued_rows)
+    except BaseException:
+        await nested.rollback()
+        info.pop(QUEUED_ROWS_KEY, None)
+        info.update(kept)
+        raise
+    await nested.commit()

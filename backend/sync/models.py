@@ -1,8 +1,8 @@
 """The sync change feed: one row per change to a synced entity, in commit order.
 
-Rows are written only by ``backend.sync.feed`` inside the transaction that made
-the change. The pull side (cursor, scopes, PostgreSQL visibility order) is built
-on top of this table by the sync issue.
+Rows are written only by ``backend.sync.feed``, at the commit of the transaction that made the
+change, numbered under a lock so that numbers become visible in commit order (see that module).
+Scopes (``sync_change_scope``) say who may pull each change; ``backend.sync.pull`` reads them.
 """
 
 from __future__ import annotations
@@ -31,6 +31,43 @@ class SyncChange(SQLModel, table=True):
     op: str = Field(max_length=3, nullable=False)  # "put" | "del"
     version: int = Field(nullable=False)
     changed_at: datetime = Field(default_factory=utcnow, sa_type=DateTimeUTC, nullable=False)
+
+
+class SyncChangeScope(SQLModel, table=True):
+    """Who may pull a change: one row per scope tag of a ``sync_change`` row (``all``, ``u:<user>``,
+    ``t:<team>``; see ``backend.sync.scopes``). ``op`` is ``del`` where the change takes the record out of
+    that scope (a job reassigned away from its technician), else ``put``. A pull reads its scopes'
+    rows by the primary key (scope, seq), in commit order."""
+
+    __tablename__ = "sync_change_scope"
+
+    scope: str = Field(max_length=40, primary_key=True)
+    seq: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    op: str = Field(max_length=3, nullable=False)
+
+
+class MutationResult(SQLModel, table=True):
+    """What a pushed mutation's processing answered, kept so that a replay of the same mutation id
+    gets the same answer (SYNC.md, Push). Written in the transaction that applied the mutation."""
+
+    __tablename__ = "sync_mutation_result"
+
+    client_id: UUID = Field(foreign_key="client.id", primary_key=True, ondelete="CASCADE")
+    mutation_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    name: str = Field(max_length=40, nullable=False)
+    status: str = Field(max_length=10, nullable=False)
+    result: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTimeUTC, nullable=False, index=True)
+
+
+class SyncMeta(SQLModel, table=True):
+    """Small numbers the feed keeps about itself: ``horizon`` is the highest change number compaction
+    removed; a cursor below it gets ``reset`` (SYNC.md, Pull)."""
+
+    __tablename__ = "sync_meta"
+
+    key: str = Field(max_length=40, primary_key=True)
+    value: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
 class ExceptionKind(StrEnum):

@@ -1,0 +1,318 @@
+"""Push (SYNC.md, Push): a client's outbox, processed in order, exactly once.
+
+One push is one transaction: each mutation runs in a savepoint through the same domain services the
+REST API uses; its effects, its stored result and the client's new ``last_mutation_id`` commit
+together, or (on a crash, a lost connection) none of them do and the retry finds nothing done.
+A mutation a rule refuses is rolled back alone and kept in full as a sync exception; a mutation
+waiting for an image stops the batch (``blocked``) without moving ``last_mutation_id`` past it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+import msgspec
+from msgspec import Meta
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.auth.models import Client
+from backend.auth.services import CurrentUser
+from backend.db import begin_write, queue_insert, utcnow
+from backend.errors import ClientRevoked, Conflict, DomainError, Forbidden, NotFound
+from backend.inventory.services import InventoryService, check_device_time
+from backend.jobs.blobs import BlobService
+from backend.jobs.services import BlobMissing, JobService
+from backend.sync.exceptions import raise_exception
+from backend.sync.feed import LAST_SEQ_KEY, savepoint
+from backend.sync.models import ExceptionKind, MutationResult, SyncChange
+from backend.sync.mutations import REGISTRY, MutationContext
+
+PROTOCOL = 1
+MAX_MUTATIONS = 500
+MAX_PUSH_BYTES = 4 * 1024 * 1024
+RESULTS_TABLE = MutationResult.__table__
+
+# Codes that only say "bad input" in general; a push names them INVALID_ARGS (SYNC.md).
+_GENERIC_INPUT_CODES = frozenset({"INVALID_INPUT", "BAD_REQUEST", "MISSING_FIELD", "UNKNOWN_FIELD"})
+
+
+class ProtocolUnsupported(DomainError):
+    status_code = 426
+    code = "PROTOCOL_UNSUPPORTED"
+
+
+class ClientUnknown(Conflict):
+    code = "CLIENT_UNKNOWN"
+
+
+class TooManyMutations(DomainError):
+    status_code = 413
+    code = "TOO_MANY_MUTATIONS"
+
+
+class PushedMutation(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    id: Annotated[int, Meta(ge=1, le=2**53)]
+    name: Annotated[str, Meta(min_length=1, max_length=60)]
+    args: dict[str, Any]
+    client_time: datetime | None = None
+
+
+class PushRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    protocol: int
+    client_id: UUID
+    mutations: list[PushedMutation]
+    app_version: Annotated[str, Meta(max_length=40)] = ""
+
+
+@dataclass
+class PushOutcome:
+    last_mutation_id: int
+    write_checkpoint: str
+    results: list[dict[str, Any]]
+
+
+def check_protocol(protocol: int) -> None:
+    if protocol != PROTOCOL:
+        raise ProtocolUnsupported(
+            f"this server speaks sync protocol {PROTOCOL}; update the app", field="protocol"
+        )
+
+
+async def client_for(
+    session: AsyncSession,
+    current: CurrentUser,
+    client_id: UUID,
+    *,
+    first_mutation_id: int | None = None,
+    lock: bool = False,
+    app_version: str = "",
+) -> Client:
+    """The client (one installation's database), registered to ``current`` on first use (SYNC.md,
+    Clients). A push that starts past 1 from a client the server never saw gets ``CLIENT_UNKNOWN``."""
+    statement = select(Client).where(Client.id == client_id).execution_options(populate_existing=True)
+    if lock and session.bind.dialect.name == "postgresql":
+        statement = statement.with_for_update()
+    client = await session.scalar(statement)
+    if client is None:
+        if first_mutation_id is not None and first_mutation_id > 1:
+            raise ClientUnknown(
+                "this server has no record of this client; start over with a new client_id",
+                field="client_id",
+            )
+        insert_for = postgresql_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+        now = utcnow()
+        # Two first requests of a new client at once make one row; the loser reads the winner's.
+        await session.execute(
+            insert_for(Client.__table__)
+            .values(
+                id=client_id,
+                user_id=current.id,
+                app_version=app_version,
+                created_at=now,
+                updated_at=now,
+                last_seen_at=now,
+                last_mutation_id=0,
+                user_agent="",
+            )
+            .on_conflict_do_nothing(index_elements=["id"])
+        )
+        client = await session.scalar(statement)
+    if client.user_id != current.id:
+        raise Forbidden("this client_id belongs to another user; make a new one", field="client_id")
+    if client.revoked_at is not None:
+        raise ClientRevoked("this device has been revoked", field="client_id")
+    if app_version and client.app_version != app_version:
+        client.app_version = app_version
+    return client
+
+
+class PushService:
+    def __init__(self, session: AsyncSession, jobs: JobService, blobs: BlobService) -> None:
+        self.session = session
+        self.jobs = jobs
+        self.blobs = blobs
+
+    async def push(self, current: CurrentUser, request: PushRequest) -> PushOutcome:
+        check_protocol(request.protocol)
+        if len(request.mutations) > MAX_MUTATIONS:
+            raise TooManyMutations(
+                f"at most {MAX_MUTATIONS} mutations per push; send the rest in another", field="mutations"
+            )
+        await begin_write(self.session)
+        first = request.mutations[0].id if request.mutations else None
+        client = await client_for(
+            self.session,
+            current,
+            request.client_id,
+            first_mutation_id=first,
+            lock=True,
+            app_version=request.app_version,
+        )
+        last = client.last_mutation_id
+        stored = await self._stored_results(client.id, [m.id for m in request.mutations if m.id <= last])
+        await self._preload(request.mutations, last)
+        results: list[dict[str, Any]] = []
+        gap_from = None
+        for mutation in request.mutations:
+            if mutation.id <= last:
+                results.append({"id": mutation.id, "status": "duplicate", "result": stored.get(mutation.id)})
+                continue
+            if mutation.id > last + 1:
+                gap_from = mutation.id  # the client is ahead of us: it resends from last + 1
+                break
+            result = await self._process(current, mutation)
+            results.append(result)
+            if result["status"] == "blocked":
+                break
+            queue_insert(
+                self.session,
+                RESULTS_TABLE,
+                {
+                    "client_id": client.id,
+                    "mutation_id": mutation.id,
+                    "name": mutation.name[:40],
+                    "status": result["status"],
+                    "result": result,
+                    "created_at": utcnow(),
+                },
+            )
+            last = mutation.id
+        now = utcnow()
+        client.last_mutation_id = last
+        client.pending_gap_from = gap_from
+        client.last_push_at = now
+        client.last_seen_at = now
+        self.session.info.pop(LAST_SEQ_KEY, None)
+        await self.session.commit()
+        checkpoint = self.session.info.pop(LAST_SEQ_KEY, None)
+        if checkpoint is None:
+            checkpoint = await self.session.scalar(select(func.max(SyncChange.seq))) or 0
+            await self.session.commit()
+        return PushOutcome(last_mutation_id=last, write_checkpoint=str(checkpoint), results=results)
+
+    async def _stored_results(self, client_id: UUID, ids: list[int]) -> dict[int, dict[str, Any]]:
+        if not ids:
+            return {}
+        rows = await self.session.execute(
+            select(MutationResult.mutation_id, MutationResult.result).where(
+                MutationResult.client_id == client_id, MutationResult.mutation_id.in_(ids)
+            )
+        )
+        return {mutation_id: result for mutation_id, result in rows}
+
+    async def _preload(self, mutations: list[PushedMutation], last: int) -> None:
+        """Look up the batch's stock move ids in one query instead of one per mutation."""
+        move_ids = []
+        for mutation in mutations:
+            if mutation.id > last and isinstance(mutation.args.get("move_id"), str):
+                try:
+                    move_ids.append(UUID(mutation.args["move_id"]))
+                except ValueError:
+                    pass
+        if move_ids:
+            await InventoryService(self.session).preload_operations(move_ids)
+
+    async def _process(self, current: CurrentUser, mutation: PushedMutation) -> dict[str, Any]:
+        raw = {
+            "id": mutation.id,
+            "name": mutation.name,
+            "client_time": mutation.client_time.isoformat() if mutation.client_time else None,
+            "args": mutation.args,
+        }
+        mutator = REGISTRY.get(mutation.name)
+        if mutator is None:
+            return await self._reject(
+                current, mutation, raw, "UNKNOWN_MUTATION", f"unknown mutation {mutation.name!r}", "name"
+            )
+        try:
+            args = msgspec.convert(mutation.args, mutator.args, strict=False)
+        except msgspec.ValidationError as error:
+            field = _field_of(str(error))
+            return await self._reject(current, mutation, raw, "INVALID_ARGS", f"args: {error}", field)
+        context = MutationContext(
+            current=current, jobs=self.jobs, blobs=self.blobs, client_time=mutation.client_time, raw=raw
+        )
+        try:
+            check_device_time(mutation.client_time, "client_time")
+            async with savepoint(self.session):
+                outcome = await mutator.apply(context, args)
+        except BlobMissing as missing:
+            return {
+                "id": mutation.id,
+                "status": "blocked",
+                "code": "BLOB_MISSING",
+                "blob": missing.blob,
+                "message": missing.message,
+            }
+        except DomainError as error:
+            return await self._reject(
+                current, mutation, raw, _sync_code(error), error.message, error.field, args=args
+            )
+        except (IntegrityError, DataError) as error:
+            # A value or reference the database refused (the services check first; this is the
+            # backstop): the mutation alone is refused and kept.
+            message = "a value or reference in args cannot be stored"
+            if isinstance(error, IntegrityError):
+                message = "args conflict with existing records (an id used for something else?)"
+            return await self._reject(current, mutation, raw, "INVALID_ARGS", message, None, args=args)
+        return {"id": mutation.id, **outcome.to_json()}
+
+    async def _reject(
+        self,
+        current: CurrentUser,
+        mutation: PushedMutation,
+        raw: dict[str, Any],
+        code: str,
+        message: str,
+        field: str | None,
+        *,
+        args: Any = None,
+    ) -> dict[str, Any]:
+        kind = ExceptionKind.duplicate_signoff if code == "ALREADY_SIGNED" else ExceptionKind.rejected
+        job_id = getattr(args, "job_id", None)
+        exception = await raise_exception(
+            self.session,
+            kind=kind,
+            message=f"{mutation.name} #{mutation.id} rejected ({code}): {message}",
+            user_id=current.id,
+            raised_by_id=current.id,
+            mutation={**raw, "code": code, "field": field},
+            job_id=job_id,
+        )
+        result = {
+            "id": mutation.id,
+            "status": "rejected",
+            "code": code,
+            "message": message,
+            "exception_id": str(exception.id),
+        }
+        if field:
+            result["field"] = field
+        return result
+
+
+def _sync_code(error: DomainError) -> str:
+    if isinstance(error, NotFound) and error.field == "job_id":
+        return "FORBIDDEN"  # someone else's job is outside the caller's scope
+    if isinstance(error, NotFound):
+        return "INVALID_ARGS"
+    if isinstance(error, Forbidden):
+        return "FORBIDDEN"
+    if error.code in _GENERIC_INPUT_CODES:
+        return "INVALID_ARGS"
+    return error.code
+
+
+def _field_of(message: str) -> str | None:
+    for marker in ("at `$.", "field `"):
+        if marker in message:
+            rest = message.split(marker, 1)[1]
+            return rest.split("`", 1)[0] or None
+    return None
