@@ -296,6 +296,32 @@ def _run_import(kind: str, file: Path, **options):
 
 
 @main.group()
+def sync() -> None:
+    """Sync feed upkeep."""
+
+
+@sync.command("compact")
+@click.option(
+    "--days", default=30, show_default=True, type=click.IntRange(min=30), help="Retention (at least 30)."
+)
+def sync_compact(days: int) -> None:
+    """Drop superseded feed rows and tombstones older than the retention (cursors before them reset)."""
+    from backend.sync.compaction import compact_feed
+
+    settings = _settings()
+
+    async def run():
+        engine, factory = _session_factory(settings)
+        try:
+            async with factory() as session:
+                return await compact_feed(session, retention_days=days, progress=console.print)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+
+
+@main.group()
 def inventory() -> None:
     """Inventory upkeep."""
 

@@ -41,6 +41,7 @@ class SyncClient:
     def pull(self, limit: int = 1000) -> list[dict[str, Any]]:
         """Pull until ``has_more`` is false, applying every page; returns the changes received."""
         received: list[dict[str, Any]] = []
+        previous = None
         while True:
             response = self.pull_raw(self.cursor, limit)
             assert response.status_code == 200, response.text
@@ -59,6 +60,9 @@ class SyncClient:
             self.checkpoint = int(page["checkpoint"])
             if not page["has_more"]:
                 return received
+            # Every page with more to come moves the cursor on; a stuck cursor would pull forever.
+            assert previous is None or self.checkpoint > previous, (previous, page)
+            previous = self.checkpoint
 
     def ids_of(self, entity: str) -> set[str]:
         return {record_id for (kind, record_id) in self.records if kind == entity}

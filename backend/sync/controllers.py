@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.auth.guards import ANY_ROLE, STAFF
 from backend.auth.services import CurrentUser
-from backend.db import begin_snapshot, utcnow
+from backend.db import begin_snapshot
 from backend.errors import error_responses
 from backend.inventory import schemas as inventory_schemas
 from backend.inventory.controllers import exception_read
@@ -32,6 +32,7 @@ from backend.sync.push import (
     PushService,
     check_protocol,
     client_for,
+    note_pull,
 )
 from backend.sync.reapply import ReapplyService
 
@@ -156,10 +157,12 @@ class SyncController(Controller):
     ) -> PullResponse:
         check_protocol(data.protocol)
         client = await client_for(db_session, request.user, data.client_id, app_version=data.app_version)
-        client.last_pull_at = client.last_seen_at = utcnow()
-        # The page is read in one snapshot of its own, after the client's bookkeeping is committed.
+        # The page is read in one snapshot of its own (after a new client's registration commits);
+        # the pull is noted afterwards, without ever holding the page up.
         await begin_snapshot(db_session)
         page = await pulls.pull(request.user, client, data.cursor, data.limit)
+        await db_session.commit()
+        await note_pull(db_session, client)
         return PullResponse(
             cursor=page.cursor,
             has_more=page.has_more,

@@ -51,6 +51,9 @@ class Cursor(msgspec.Struct, array_like=True, frozen=True):
     user_id: UUID
     client_id: UUID
     scope_hash: str
+    # The feed's horizon when the cursor was issued: a cursor below the horizon is still good if no
+    # compaction ran since (a first pull paging through the compacted feed).
+    horizon: int = 0
 
 
 class CursorSigner:
@@ -138,12 +141,15 @@ class PullService:
         scopes = await self._scopes(current)
         scope_hash = _scope_hash(scopes)
         after, reset = 0, True
+        horizon = int(
+            await self.session.scalar(select(SyncMeta.value).where(SyncMeta.key == HORIZON_KEY)) or 0
+        )
         if token is not None:
             cursor = self.signer.verify(token, current, client.id)
-            horizon = await self.session.scalar(select(SyncMeta.value).where(SyncMeta.key == HORIZON_KEY))
-            # A cursor older than what compaction removed, or from before the user's scope changed (a
-            # supervisor given another team), starts over: the client replaces its synced data.
-            if cursor.scope_hash == scope_hash and cursor.seq >= (horizon or 0):
+            # A cursor from before compaction removed tombstones past it, or from before the user's scope
+            # changed (a supervisor given another team), starts over: the client replaces its synced data.
+            fresh = cursor.seq >= horizon or cursor.horizon == horizon
+            if cursor.scope_hash == scope_hash and fresh:
                 after, reset = cursor.seq, False
         last_mutation_id = await self.session.scalar(
             select(Client.last_mutation_id).where(Client.id == client.id)
@@ -152,7 +158,7 @@ class PullService:
         has_more = len(rows) > limit
         rows = rows[:limit]
         changes, consumed_to = await self.session.run_sync(
-            lambda s: _materialize(s.connection(), rows, scopes)
+            lambda s: _materialize(s.connection(), rows, scopes, after)
         )
         if consumed_to < (rows[-1][0] if rows else after):
             has_more = True  # the byte budget ended the page early
@@ -163,7 +169,7 @@ class PullService:
             # the snapshot holds, so the next pull (and the write checkpoint comparison) starts there.
             newest = await self.session.scalar(select(func.max(SyncChange.seq)))
             position = max(after, newest or 0)
-        cursor = self.signer.sign(Cursor(position, current.id, client.id, scope_hash))
+        cursor = self.signer.sign(Cursor(position, current.id, client.id, scope_hash, horizon))
         return PullPage(
             cursor=cursor,
             checkpoint=position,
@@ -207,7 +213,7 @@ class PullService:
 
 
 def _materialize(
-    connection: Connection, rows: list[tuple], scopes: list[str] | None
+    connection: Connection, rows: list[tuple], scopes: list[str] | None, after: int
 ) -> tuple[list[dict[str, Any]], int]:
     """The changes of a page with their records' current data, at most about ``PAGE_BYTES`` of it.
     Returns the changes and the feed number the page ends at."""
@@ -230,7 +236,7 @@ def _materialize(
     visible = _still_visible(connection, records, scopes)
     changes: list[dict[str, Any]] = []
     size = 0
-    end = rows[-1][0] if rows else 0
+    end = rows[-1][0] if rows else after
     encoder = msgspec.json.Encoder()
     for (entity, entity_id), (seq, op) in sorted(latest.items(), key=lambda kv: kv[1][0]):
         record = records.get((entity, entity_id))
@@ -250,15 +256,15 @@ def _materialize(
             change = {"entity": entity, "id": entity_id, "op": "del"}
         size += len(encoder.encode(change))
         if size > PAGE_BYTES and changes:
-            end = _end_before(rows, seq)
+            end = _end_before(rows, seq, after)
             break
         changes.append(change)
     return changes, end
 
 
-def _end_before(rows: list[tuple], seq: int) -> int:
+def _end_before(rows: list[tuple], seq: int, after: int) -> int:
     """The feed number just before ``seq`` among the page's rows (the page stops short of ``seq``)."""
-    previous = 0
+    previous = after
     for row_seq, *_ in rows:
         if row_seq >= seq:
             break

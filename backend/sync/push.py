@@ -10,16 +10,16 @@ waiting for an image stops the batch (``blocked``) without moving ``last_mutatio
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
 from msgspec import Meta
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.auth.models import Client
@@ -131,6 +131,35 @@ async def client_for(
     if app_version and client.app_version != app_version:
         client.app_version = app_version
     return client
+
+
+PULL_NOTE_INTERVAL = timedelta(seconds=60)
+
+
+async def note_pull(session: AsyncSession, client: Client) -> None:
+    """Remember when the device last pulled (the supervisors' device list), at most once a minute and
+    never at the cost of the pull: a writer holding SQLite's lock (an import) makes this a no-op."""
+    now = utcnow()
+    if client.last_pull_at is not None and now - client.last_pull_at < PULL_NOTE_INTERVAL:
+        return
+    sqlite = session.bind.dialect.name == "sqlite"
+    connection = await session.connection()
+    if sqlite:
+        usual_timeout = (await connection.exec_driver_sql("PRAGMA busy_timeout")).scalar()
+    try:
+        if sqlite:
+            await connection.exec_driver_sql("PRAGMA busy_timeout=200")
+        await session.execute(
+            update(Client).where(Client.id == client.id).values(last_pull_at=now, last_seen_at=now)
+        )
+        await session.commit()
+    except OperationalError:
+        await session.rollback()
+    finally:
+        if sqlite:
+            connection = await session.connection()
+            await connection.exec_driver_sql(f"PRAGMA busy_timeout={int(usual_timeout)}")
+            await session.commit()
 
 
 class PushService:

@@ -6,9 +6,9 @@ from __future__ import annotations
 from tests.jobs_helpers import (
     build_world,
     drive,
+    ids,
     jpeg_photo,
     new_job,
-    now_iso,
     sha,
     signature_png,
     signoff_body,
@@ -16,7 +16,6 @@ from tests.jobs_helpers import (
     upload,
 )
 from tests.sync_helpers import SyncClient
-from tests.jobs_helpers import ids
 
 
 def _stock(client, headers, location_id, item_id):
@@ -40,7 +39,10 @@ def test_a_working_day_pushed_once_and_replayed_changes_nothing_twice(client, as
         phone.mutation("job.transition", job_id=job["id"], to="accepted"),
         phone.mutation("job.transition", job_id=job["id"], to="en_route"),
         phone.mutation(
-            "job.transition", job_id=job["id"], to="on_site", geo={"lat": 31.24, "lon": 121.5, "accuracy_m": 8}
+            "job.transition",
+            job_id=job["id"],
+            to="on_site",
+            geo={"lat": 31.24, "lon": 121.5, "accuracy_m": 8},
         ),
         phone.mutation("job.step", job_id=job["id"], step_id="arrive", result="pass"),
         phone.mutation("job.step", job_id=job["id"], step_id="photo", result="pass", blobs=[photo]),
@@ -216,7 +218,9 @@ def test_pull_scope_follows_the_job_and_cursors_are_tamper_evident(client, as_ro
     assert world.part_item["id"] in tech2.ids_of("item")  # the catalog is everyone's
     assert {seeded["tech1"]} == tech1.ids_of("user")
     assert "password_hash" not in tech1.records[("user", seeded["tech1"])]
-    assert not any(r.get("user_id") == seeded["tech1"] for (k, _), r in tech2.records.items() if k == "location")
+    assert not any(
+        r.get("user_id") == seeded["tech1"] for (k, _), r in tech2.records.items() if k == "location"
+    )
 
     # A log on the job reaches its technician and supervisor, nobody else.
     log_id = ids()
@@ -259,16 +263,36 @@ def test_job_update_merges_by_field_ownership(client, as_role, seeded):
     phone = SyncClient(client, tech)
     supervisor_phone = SyncClient(client, lead)
     # Meanwhile on the server: the manager edits the description, someone edits the findings.
-    assert client.patch(f"/api/jobs/{job['id']}", headers=manager, json={"description": "server plan"}).status_code == 200
-    assert client.patch(f"/api/jobs/{job['id']}", headers=tech, json={"findings": "server findings"}).status_code == 200
+    assert (
+        client.patch(
+            f"/api/jobs/{job['id']}", headers=manager, json={"description": "server plan"}
+        ).status_code
+        == 200
+    )
+    assert (
+        client.patch(f"/api/jobs/{job['id']}", headers=tech, json={"findings": "server findings"}).status_code
+        == 200
+    )
     out = phone.push(
-        [phone.mutation("job.update", job_id=job["id"], base_version=base,
-                        fields={"findings": "phone findings", "arrival_note": "gate code 42"})]
+        [
+            phone.mutation(
+                "job.update",
+                job_id=job["id"],
+                base_version=base,
+                fields={"findings": "phone findings", "arrival_note": "gate code 42"},
+            )
+        ]
     )
     assert out["results"][0]["status"] == "applied", out
     out = supervisor_phone.push(
-        [supervisor_phone.mutation("job.update", job_id=job["id"], base_version=base,
-                                   fields={"description": "phone plan", "priority": "high"})]
+        [
+            supervisor_phone.mutation(
+                "job.update",
+                job_id=job["id"],
+                base_version=base,
+                fields={"description": "phone plan", "priority": "high"},
+            )
+        ]
     )
     result = out["results"][0]
     assert result["status"] == "merged" and result["overridden_fields"] == ["description"], result
@@ -279,8 +303,9 @@ def test_job_update_merges_by_field_ownership(client, as_role, seeded):
     lost = {(h["field"], h["new_value"]) for h in history if h["kind"] == "merge_lost"}
     assert ("description", "phone plan") in lost and ("findings", "server findings") in lost
     # A technician may not change the plan, merged or not.
-    out = phone.push([phone.mutation("job.update", job_id=job["id"], base_version=base,
-                                     fields={"description": "mine"})])
+    out = phone.push(
+        [phone.mutation("job.update", job_id=job["id"], base_version=base, fields={"description": "mine"})]
+    )
     assert out["results"][0]["code"] == "FORBIDDEN"
 
 
@@ -298,7 +323,9 @@ def test_second_signoff_is_kept_as_duplicate_signoff_and_reapply_fixes_a_stale_t
         [second_phone.mutation("job.signoff", job_id=job["id"], **signoff_body(signatures[1]))]
     )
     assert second["results"][0]["code"] == "ALREADY_SIGNED"
-    kept = client.get(f"/api/exceptions/{second['results'][0]['exception_id']}", headers=as_role("supervisor1"))
+    kept = client.get(
+        f"/api/exceptions/{second['results'][0]['exception_id']}", headers=as_role("supervisor1")
+    )
     assert kept.json()["kind"] == "duplicate_signoff"
 
     other = new_job(client, as_role, world)
