@@ -27,6 +27,7 @@ from backend.db import (
 from backend.errors import EXCEPTION_HANDLERS
 from backend.inventory.controllers import ROUTE_HANDLERS as INVENTORY_ROUTES
 from backend.jobs.controllers import JOB_ROUTES
+from backend.quality.controllers import QUALITY_ROUTES
 from backend.settings import Settings, get_settings
 from backend.sync.controllers import SYNC_ROUTES
 from backend.sync.feed import install_change_recorder
@@ -72,6 +73,7 @@ def _openapi_config() -> OpenAPIConfig:
             Tag(name="customers", description="Customers, their sites and the units installed there"),
             Tag(name="procedures", description="Standard procedures: steps, key moments, monitoring points"),
             Tag(name="jobs", description="Jobs from request to approval: dispatch, work record, sign-off"),
+            Tag(name="quality", description="The quality store: issues reported from the field"),
             Tag(name="media", description="Photos and signatures, named by their sha256"),
             Tag(name="sync", description="The sync protocol v1 (docs/SYNC.md): push, pull, blobs"),
         ],
@@ -104,6 +106,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *INVENTORY_ROUTES,
             *JOB_ROUTES,
             *SYNC_ROUTES,
+            *QUALITY_ROUTES,
             serve_pwa_root,
             serve_pwa,
         ],

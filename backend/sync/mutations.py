@@ -358,11 +358,34 @@ async def job_approve(ctx: MutationContext, args: ApproveArgs) -> Outcome:
     return Outcome(version=approval.version)
 
 
+class ReportArgs(Request, kw_only=True):
+    report_id: UUID
+    kind: Literal["complaint", "nonconformance", "observation"]
+    text: Annotated[str, Meta(min_length=1, max_length=4000)]
+    job_id: UUID | None = None
+    blobs: Annotated[list[job_schemas.Sha256], Meta(max_length=20)] = msgspec.field(default_factory=list)
+
+
+async def quality_report(ctx: MutationContext, args: ReportArgs) -> Outcome:
+    from backend.quality.services import QualityService
+
+    made = await QualityService(ctx.jobs.session, ctx.jobs).report(
+        ctx.current,
+        args.report_id,
+        args.kind,
+        args.text,
+        job_id=args.job_id,
+        blobs=args.blobs,
+        client_time=ctx.client_time,
+    )
+    return Outcome(version=made.record.version)
+
+
 @dataclass(frozen=True)
 class Mutator:
     args: type[Request]
     apply: Callable[[MutationContext, Any], Awaitable[Outcome]]
-    # Names of argument fields that carry job ids (for the exception's job reference).
+    # A physical fact (stock, custody): accepted against a contradicting store, with an exception.
     fact: bool = False
 
 
@@ -379,6 +402,7 @@ REGISTRY: dict[str, Mutator] = {
     "job.attach": Mutator(AttachArgs, job_attach),
     "job.signoff": Mutator(SignoffArgs, job_signoff),
     "job.approve": Mutator(ApproveArgs, job_approve),
+    "quality.report": Mutator(ReportArgs, quality_report),
 }
 
 

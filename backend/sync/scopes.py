@@ -21,15 +21,17 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, func, insert, inspect, select
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 from backend.db import SyncedEntity
+from backend.sync.models import SyncChange, SyncChangeScope
 
 ALL = "all"
 CHUNK = 500
@@ -51,6 +53,7 @@ SCOPE_COLUMNS: dict[str, tuple[str, ...]] = {
     "asset": ("location_id",),
     "balance": ("location_id",),
     "sync_exception": ("status", "user_id", "team_id"),
+    "quality_report": ("reported_by_id", "team_id"),
 }
 MOVABLE = {"job": ("assignee_id", "team_id"), "asset": ("location_id",), "location": ("user_id",)}
 MOVABLE["sync_exception"] = ("status",)
@@ -182,6 +185,16 @@ class ScopeResolver:
                         tags.add(team_scope(row["team_id"]))
                 tagged[row_id] = frozenset(tags)
             return tagged
+        if entity == "quality_report":
+            return {
+                row_id: frozenset(
+                    {
+                        user_scope(row["reported_by_id"]),
+                        *([team_scope(row["team_id"])] if row["team_id"] else []),
+                    }
+                )
+                for row_id, row in rows.items()
+            }
         if entity in JOB_REFERENCES:
             return self._tags_through_jobs(entity, list(rows))
         return {row_id: frozenset() for row_id in rows}
@@ -323,16 +336,14 @@ def scopes_of(role: str, user_id: UUID, led_teams: Iterable[UUID]) -> list[str] 
 def announce_everything(connection: Connection, progress=None) -> int:
     """Write one tagged ``put`` per existing synced record (a database whose feed rows predate scope
     tags): the scoped pulls start from these. Returns how many records were announced."""
-    from datetime import UTC, datetime
-
-    from sqlalchemy import func, insert
-
-    from backend.sync.models import SyncChange, SyncChangeScope
-
     resolver = ScopeResolver(connection)
     now = datetime.now(UTC)
     total = 0
+    # Only the tables this revision of the schema has (a migration may run before later tables exist).
+    present = set(inspect(connection).get_table_names())
     for entity, table in sorted(entity_tables().items()):
+        if table.name not in present:
+            continue
         count = connection.execute(select(func.count()).select_from(table)).scalar() or 0
         if not count:
             continue
