@@ -53,6 +53,8 @@ def record_event(session: Any, domain_event: object) -> None:
 
 
 def _deliver(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint released: the enclosing transaction has not committed yet
     for domain_event in session.info.pop(PENDING_EVENTS_KEY, []):
         log.info("event %s", domain_event)
         for handler in _listeners.get(type(domain_event), []):
@@ -62,8 +64,10 @@ def _deliver(session: Session) -> None:
                 log.exception("listener %r failed on %r", handler, domain_event)
 
 
-def _discard(session: Session, *_args: Any) -> None:
-    session.info.pop(PENDING_EVENTS_KEY, None)
+def _discard(session: Session, transaction: Any) -> None:
+    # Whatever is left when the transaction ends (rolled back, or never committed) is not delivered.
+    if transaction.parent is None:
+        session.info.pop(PENDING_EVENTS_KEY, None)
 
 
 _installed = False
@@ -74,5 +78,5 @@ def install_event_delivery() -> None:
     if _installed:
         return
     event.listen(Session, "after_commit", _deliver)
-    event.listen(Session, "after_rollback", _discard)
+    event.listen(Session, "after_transaction_end", _discard)
     _installed = True

@@ -16,6 +16,7 @@ from typing import Any
 from uuid import UUID, uuid4, uuid5
 
 import anyio.to_thread
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -24,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.auth.models import Role, Team, User
 from backend.auth.services import CurrentUser, led_team_ids
 from backend.auth.tokens import derive_key
-from backend.db import begin_write, utcnow
+from backend.db import begin_write, transaction_cache, utcnow
 from backend.errors import Conflict, DomainError, Forbidden, InvalidInput, InvalidTransition, NotFound
 from backend.events import record_event
 from backend.inventory.models import Asset, InventoryOperation, Movement, Operation
@@ -199,9 +200,14 @@ class JobService:
         self.session = session
         # With the blob store, verification also re-reads the signature image from disk.
         self.store = store
+        self._secret_key = secret_key
         self._seal_key = derive_key(secret_key, "signoff-seal")
         self._led: dict[UUID, set[UUID]] = {}
         self.catalog = CatalogService(session)
+
+    def fresh(self) -> JobService:
+        """A new service on the same session, with none of this one's cached rows (after a rollback)."""
+        return JobService(self.session, self._secret_key, self.store)
 
     # --- scope ----------------------------------------------------------------------------------------
 
@@ -219,6 +225,14 @@ class JobService:
         return Job.assignee_id == current.id
 
     async def visible_job(self, job_id: UUID, current: CurrentUser, *, lock: bool = False) -> Job:
+        cache = transaction_cache(self.session)
+        if lock:
+            # Locked earlier in this transaction (a push's mutations on one job): the row is ours and
+            # the object current, unless a rolled-back savepoint expired it.
+            cached = cache.get(("locked_job", job_id))
+            if cached is not None and not sa_inspect(cached).expired_attributes:
+                if await self._may_see(cached, current):
+                    return cached
         statement = select(Job).where(Job.id == job_id)
         scope = await self.scope_filter(current)
         if scope is not None:
@@ -229,7 +243,16 @@ class JobService:
         job = await self.session.scalar(statement)
         if job is None:
             raise NotFound("no such job", field="job_id")
+        if lock:
+            cache[("locked_job", job_id)] = job
         return job
+
+    async def _may_see(self, job: Job, current: CurrentUser) -> bool:
+        if current.sees_everything:
+            return True
+        if current.role == Role.supervisor:
+            return job.team_id in await self.led_teams(current)
+        return job.assignee_id == current.id
 
     async def capacity(self, job: Job, current: CurrentUser) -> Capacity:
         if current.role == Role.manager:

@@ -114,6 +114,8 @@ def _write_queued(session: Session, *_args: Any) -> None:
 
 def _write_feed(session: Session) -> None:
     """Write the transaction's feed rows and their scope tags, numbered in commit order."""
+    if session.in_nested_transaction():
+        return  # a savepoint's release is not the commit (SQLAlchemy fires before_commit for it too)
     session.flush()  # the objects first: the tags are computed from the rows as they will commit
     write_queued_rows(session)
     pending = session.info.pop(_PENDING_KEY, None)
@@ -150,7 +152,12 @@ def _record_synced_writes(session: Session, _flush_context: Any, _instances: Any
             _record(session, obj, "del")
 
 
-def _forget_touched(session: Session, *_args: Any) -> None:
+def _forget_touched(session: Session, transaction: Any) -> None:
+    # Only when the transaction itself ends: SQLAlchemy also fires commit and rollback events for
+    # savepoints, whose end must keep what the enclosing transaction noted (``savepoint`` below
+    # restores it when the savepoint rolls back).
+    if transaction.parent is not None:
+        return
     session.info.pop(_TOUCHED_KEY, None)
     session.info.pop(_PENDING_KEY, None)
     session.info.pop(_BEFORE_KEY, None)
@@ -258,8 +265,7 @@ def install_change_recorder() -> None:
     event.listen(Session, "before_flush", _record_synced_writes)
     event.listen(Session, "after_flush", _write_queued)
     event.listen(Session, "before_commit", _write_feed)
-    event.listen(Session, "after_commit", _forget_touched)
-    event.listen(Session, "after_rollback", _forget_touched)
+    event.listen(Session, "after_transaction_end", _forget_touched)
     event.listen(Session, "do_orm_execute", _refuse_bulk_writes)
     install_event_delivery()
     _installed = True

@@ -55,9 +55,10 @@ def test_a_working_day_pushed_once_and_replayed_changes_nothing_twice(client, as
     first = phone.push(batch)
     assert first["last_mutation_id"] == 8
     assert [r["status"] for r in first["results"]] == ["applied"] * 8, first["results"]
-    assert first["results"][2]["version"] >= 3
     state = client.get(f"/api/jobs/{job['id']}", headers=tech).json()
     assert state["status"] == "on_site"
+    # One push is one transaction: the job moved one version, and every result names it.
+    assert {r["version"] for r in first["results"][:3]} == {state["version"]}
     record = client.get(f"/api/jobs/{job['id']}/record", headers=tech).json()
     parts_before = record["parts"]
     assert sum(p["qty"] for p in parts_before) == 2
@@ -143,8 +144,10 @@ def test_refused_mutations_are_rejected_and_kept_the_rest_goes_on(client, as_rol
     other = drive(client, as_role, world, "on_site", assignee="tech5", by="supervisor2")
     tech = as_role("tech1")
     phone = SyncClient(client, tech)
+    first_log = ids()
     out = phone.push(
         [
+            phone.mutation("job.log", log_id=first_log, job_id=job["id"], kind="note", text="first"),
             phone.mutation("job.teleport", job_id=job["id"]),
             phone.mutation("job.log", log_id="not-a-uuid", job_id=job["id"], kind="note", text="x"),
             phone.mutation("job.transition", job_id=job["id"], to="work_done"),  # not on site yet
@@ -153,7 +156,9 @@ def test_refused_mutations_are_rejected_and_kept_the_rest_goes_on(client, as_rol
         ]
     )
     codes = [(r["status"], r.get("code")) for r in out["results"]]
+    out["results"] = out["results"][1:]
     assert codes == [
+        ("applied", None),
         ("rejected", "UNKNOWN_MUTATION"),
         ("rejected", "INVALID_ARGS"),
         ("rejected", "STALE_TRANSITION"),
@@ -161,7 +166,7 @@ def test_refused_mutations_are_rejected_and_kept_the_rest_goes_on(client, as_rol
         ("applied", None),
     ], out["results"]
     assert out["results"][1]["field"] == "log_id"
-    assert out["last_mutation_id"] == 5
+    assert out["last_mutation_id"] == 6
     # Every refusal is kept in full for the supervisor, and the phone sees its own open ones.
     listed = client.get("/api/exceptions", headers=as_role("supervisor1"), params={"kind": "rejected"}).json()
     kept = {e["id"]: e for e in listed["items"]}
@@ -170,6 +175,10 @@ def test_refused_mutations_are_rejected_and_kept_the_rest_goes_on(client, as_rol
     assert kept[out["results"][2]["exception_id"]]["mutation"]["args"]["to"] == "work_done"
     phone.pull()
     assert {r["exception_id"] for r in out["results"][:4]} <= phone.ids_of("sync_exception")
+    # What applied before and after the refusals reaches the phone (the refusals' savepoints rolled
+    # back only themselves, not the feed entries of the batch's other mutations).
+    logs = {phone.records[("job_log", i)]["text"] for i in phone.ids_of("job_log")}
+    assert logs == {"first", "kept"}
     # The job stayed where it was; tech5's job got nothing.
     assert client.get(f"/api/jobs/{job['id']}", headers=tech).json()["status"] == "accepted"
     spied = client.get(f"/api/jobs/{other['id']}/record", headers=as_role("tech5")).json()
