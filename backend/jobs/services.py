@@ -788,8 +788,7 @@ class JobService:
         sign-off as an edit; on a job a supervisor returned, as an amendment that supervisor allowed."""
         if job.status == JobStatus.returned:
             return "amendment"
-        signed = await self.session.scalar(select(Signoff.id).where(Signoff.job_id == job.id))
-        if signed is not None:
+        if await self._is_signed(job):
             raise RecordLocked(
                 "the customer signed this job; its record changes only if a supervisor returns it "
                 "for amendment"
@@ -804,7 +803,39 @@ class JobService:
         return job, await self._open_record_kind(job)
 
     async def _replayed(self, move_id: UUID) -> bool:
+        cache = transaction_cache(self.session)
+        if ("operation", move_id) in cache:
+            return True  # preloaded as known, or recorded earlier in this transaction
+        if move_id in cache.get("new_move_ids", ()):
+            return False  # a push looked its batch's move ids up at once
         return await self.session.get(InventoryOperation, move_id) is not None
+
+    async def preload_new_records(self, model: type, ids: Sequence[UUID]) -> None:
+        """Look up a batch's client-made ids of ``model`` (logs, attachments) in one query; ids not
+        found are remembered as new for this transaction, so creating each needs no lookup."""
+        if not ids:
+            return
+        # Existing rows are loaded into the session, so their replays need no query either.
+        known = {row.id for row in await self.session.scalars(select(model).where(model.id.in_(list(ids))))}
+        absent = transaction_cache(self.session).setdefault(("absent", model.__name__), set())
+        absent.update(i for i in ids if i not in known)
+
+    async def _existing(self, model: type, record_id: UUID):
+        absent = transaction_cache(self.session).get(("absent", model.__name__))
+        if absent is not None and record_id in absent:
+            # The caller creates it now: a second mention of the id in the batch must find it.
+            absent.discard(record_id)
+            return None
+        return await self.session.get(model, record_id)
+
+    async def _is_signed(self, job: Job) -> bool:
+        cache = transaction_cache(self.session)
+        key = ("signed", job.id)
+        if key not in cache:
+            cache[key] = (
+                await self.session.scalar(select(Signoff.id).where(Signoff.job_id == job.id)) is not None
+            )
+        return cache[key]
 
     async def check_stock_for_job(self, current: CurrentUser, job_id: UUID) -> None:
         """Stock moved through inventory's own endpoints with a ``job_id`` joins that job's record, so
@@ -968,7 +999,7 @@ class JobService:
     ) -> Created:
         """Append a note, time spent or a reading; the same ``log_id`` again changes nothing."""
         check_device_time(client_time, "client_time")
-        existing = await self.session.get(JobLog, log_id)
+        existing = await self._existing(JobLog, log_id)
         if existing is not None:
             await self.visible_job(existing.job_id, current)
             if existing.job_id != job_id or existing.author_id != current.id:
@@ -1014,7 +1045,7 @@ class JobService:
         client_time: datetime | None = None,
     ) -> Created:
         check_device_time(client_time, "client_time")
-        existing = await self.session.get(Attachment, attachment_id)
+        existing = await self._existing(Attachment, attachment_id)
         if existing is not None:
             await self.visible_job(existing.job_id, current)
             if existing.job_id != job_id or existing.blob != blob:
@@ -1214,6 +1245,7 @@ class JobService:
             **fields,
         )
         self.session.add(signoff)
+        transaction_cache(self.session)[("signed", job.id)] = True
         if accepted:
             job.submitted_at = utcnow()
         else:

@@ -28,6 +28,7 @@ from backend.db import begin_write, queue_insert, utcnow
 from backend.errors import ClientRevoked, Conflict, DomainError, Forbidden, NotFound
 from backend.inventory.services import InventoryService, check_device_time
 from backend.jobs.blobs import BlobService
+from backend.jobs.models import Attachment, JobLog
 from backend.jobs.services import BlobMissing, JobService
 from backend.sync.exceptions import raise_exception
 from backend.sync.feed import LAST_SEQ_KEY, savepoint
@@ -267,16 +268,23 @@ class PushService:
         return {mutation_id: result for mutation_id, result in rows}
 
     async def _preload(self, mutations: list[PushedMutation], last: int) -> None:
-        """Look up the batch's stock move ids in one query instead of one per mutation."""
-        move_ids = []
+        """Look up the batch's client-made ids (stock moves, logs, attachments) in one query per kind
+        instead of one per mutation."""
+        wanted: dict[str, list[UUID]] = {"move_id": [], "log_id": [], "attachment_id": []}
         for mutation in mutations:
-            if mutation.id > last and isinstance(mutation.args.get("move_id"), str):
-                try:
-                    move_ids.append(UUID(mutation.args["move_id"]))
-                except ValueError:
-                    pass
-        if move_ids:
-            await InventoryService(self.session).preload_operations(move_ids)
+            if mutation.id <= last:
+                continue
+            for key, ids in wanted.items():
+                value = mutation.args.get(key)
+                if isinstance(value, str):
+                    try:
+                        ids.append(UUID(value))
+                    except ValueError:
+                        pass
+        if wanted["move_id"]:
+            await InventoryService(self.session).preload_operations(wanted["move_id"])
+        await self.jobs.preload_new_records(JobLog, wanted["log_id"])
+        await self.jobs.preload_new_records(Attachment, wanted["attachment_id"])
 
     async def _process(self, current: CurrentUser, mutation: PushedMutation) -> dict[str, Any]:
         raw = {

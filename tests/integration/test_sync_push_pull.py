@@ -63,6 +63,13 @@ def test_a_working_day_pushed_once_and_replayed_changes_nothing_twice(client, as
     parts_before = record["parts"]
     assert sum(p["qty"] for p in parts_before) == 2
 
+    # A record id mentioned twice in one batch (the phone queued the same note twice) is one record.
+    note = batch[6]["args"]
+    twice = phone.push([phone.mutation("job.log", **note), phone.mutation("job.log", **note)])
+    assert [r["status"] for r in twice["results"]] == ["applied", "applied"], twice
+    batch_ids = [m["id"] for m in batch]
+    assert batch_ids == list(range(1, 9))
+
     # The response was lost: the phone pushes the same batch again, and once more split in two.
     again = phone.push(batch)
     assert [r["status"] for r in again["results"]] == ["duplicate"] * 8
@@ -74,7 +81,7 @@ def test_a_working_day_pushed_once_and_replayed_changes_nothing_twice(client, as
 
     # The pull that reaches the write checkpoint holds the phone's own writes.
     phone.pull()
-    assert phone.last_mutation_id == 8
+    assert phone.last_mutation_id == 10
     assert phone.checkpoint >= int(first["write_checkpoint"])
     assert phone.records[("job", job["id"])]["status"] == "on_site"
     assert len(phone.ids_of("job_step")) == 3 and len(phone.ids_of("job_log")) == 1
