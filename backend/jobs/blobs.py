@@ -36,27 +36,33 @@ log = logging.getLogger("fieldq.media")
 # Decoding a 50-megapixel image takes a few hundred MB and a core: at most this many at once per
 # process, whatever the number of uploads in flight (the rest wait their turn, they are not refused).
 IMAGE_WORKERS = 2
+# Display sizes and thumbnails made after an upload's response wait in their own, narrower line:
+# an upload's own check never queues behind the rendering of earlier uploads (a shift-end burst).
+BACKGROUND_RENDER_WORKERS = 1
 _limiters: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def image_limiter() -> anyio.CapacityLimiter:
-    """The process's limiter for image work, one per event loop (tests run several loops)."""
+def image_limiter(background: bool = False) -> anyio.CapacityLimiter:
+    """The process's limiter for image work, one pair per event loop (tests run several loops)."""
     loop = asyncio.get_running_loop()
-    limiter = _limiters.get(loop)
-    if limiter is None:
-        limiter = _limiters[loop] = anyio.CapacityLimiter(IMAGE_WORKERS)
-    return limiter
+    limiters = _limiters.get(loop)
+    if limiters is None:
+        limiters = _limiters[loop] = (
+            anyio.CapacityLimiter(IMAGE_WORKERS),
+            anyio.CapacityLimiter(BACKGROUND_RENDER_WORKERS),
+        )
+    return limiters[1] if background else limiters[0]
 
 
-async def image_work(function, *args):
-    return await anyio.to_thread.run_sync(function, *args, limiter=image_limiter())
+async def image_work(function, *args, background: bool = False):
+    return await anyio.to_thread.run_sync(function, *args, limiter=image_limiter(background))
 
 
 async def render_in_background(store: BlobStore, sha256: str) -> None:
     """Make the served sizes after the upload's response; a failure is logged, and the first request
     for the image makes them instead."""
     try:
-        await image_work(store.ensure_variants, sha256)
+        await image_work(store.ensure_variants, sha256, background=True)
     except Exception:
         log.exception("rendering the display size and thumbnail of %s failed", sha256)
 
@@ -120,7 +126,7 @@ class BlobService:
             info = await image_work(inspect_image, data, declared_type)
         except MediaError as error:
             raise _refused(error) from None
-        await anyio.to_thread.run_sync(self.store.put, sha256, data)
+        await anyio.to_thread.run_sync(lambda: self.store.put(sha256, data, hashed=True))
         row = {
             "sha256": sha256,
             "content_type": info.content_type,

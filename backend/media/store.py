@@ -80,15 +80,17 @@ class BlobStore:
             return False
         return hashlib.sha256(data).hexdigest() == sha
 
-    def put(self, sha: str, data: bytes) -> bool:
+    def put(self, sha: str, data: bytes, *, hashed: bool = False) -> bool:
         """Store ``data`` under ``sha``; True when it was written, False when it was already there.
 
-        The bytes must hash to ``sha`` (400 HASH_MISMATCH otherwise). Checking the image itself is the
-        caller's job (pipeline.inspect_image / check_signature), before this."""
+        The bytes must hash to ``sha`` (400 HASH_MISMATCH otherwise; ``hashed``: the caller has just
+        checked that). Checking the image itself is the caller's job (pipeline.inspect_image /
+        check_signature), before this."""
         path = self.path_for(sha)
-        actual = hashlib.sha256(data).hexdigest()
-        if actual != sha:
-            raise MediaError("HASH_MISMATCH", 400, f"the body hashes to {actual}, not {sha}")
+        if not hashed:
+            actual = hashlib.sha256(data).hexdigest()
+            if actual != sha:
+                raise MediaError("HASH_MISMATCH", 400, f"the body hashes to {actual}, not {sha}")
         if path.is_file():
             return False
         return _write_atomic(path, data, replace=False)

@@ -62,7 +62,8 @@ class PullResponse(msgspec.Struct, kw_only=True):
     # Additive to SYNC.md: the feed position this page reached, comparable with a push's
     # write_checkpoint (both decimal strings of the same counter).
     checkpoint: str
-    # {"entity", "id", "op": put|del, "version"?, "data"?} in commit order.
+    # {"entity", "id", "op": put|del, "version"?, "data"?} in commit order (the pull service hands
+    # them over already encoded).
     changes: list[dict[str, Any]]
 
 

@@ -99,7 +99,8 @@ class PullPage:
     reset: bool
     last_mutation_id: int
     server_time: datetime
-    changes: list[dict[str, Any]] = field(default_factory=list)
+    # Each change already JSON-encoded (msgspec.Raw): {"entity", "id", "op", "version"?, "data"?}.
+    changes: list[Any] = field(default_factory=list)
 
 
 def _scope_hash(scopes: list[str] | None) -> str:
@@ -234,7 +235,7 @@ def _materialize(
             for row in connection.execute(select(table).where(table.c.id.in_(ids[first : first + 500]))):
                 records[(entity, row.id)] = dict(row._mapping)
     visible = _still_visible(connection, records, scopes)
-    changes: list[dict[str, Any]] = []
+    changes: list[Any] = []
     size = 0
     end = rows[-1][0] if rows else after
     encoder = msgspec.json.Encoder()
@@ -254,11 +255,13 @@ def _materialize(
         else:
             # Out of the caller's scope now (reassigned, returned, resolved) or deleted.
             change = {"entity": entity, "id": entity_id, "op": "del"}
-        size += len(encoder.encode(change))
+        # Encoded once, here: the size counts toward the page budget, and the response embeds the bytes.
+        encoded = msgspec.Raw(encoder.encode(change))
+        size += len(encoded)
         if size > PAGE_BYTES and changes:
             end = _end_before(rows, seq, after)
             break
-        changes.append(change)
+        changes.append(encoded)
     return changes, end
 
 

@@ -258,7 +258,16 @@ def tag_changes(
         out.append((change, ops))
 
     if moved:
-        out += _carried_along(resolver, moved, now_rows, pending[0]["changed_at"] if pending else None)
+        # Children written in this same transaction have their own row, tagged with the job's scopes
+        # now: it only needs the deletions for the scopes the job left, not a second row.
+        own = {(change["entity"], change["entity_id"]): ops for change, ops in out if change["op"] == "put"}
+        carried = _carried_along(resolver, moved, now_rows, pending[0]["changed_at"] if pending else None)
+        for row, ops in carried:
+            mine = own.get((row["entity"], row["entity_id"]))
+            if mine is None:
+                out.append((row, ops))
+            else:
+                mine.extend(op for op in ops if op[1] == "del" and op not in mine)
     return out
 
 
