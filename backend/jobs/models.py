@@ -239,6 +239,9 @@ class JobHistory(Entity, table=True):
     # The job's version this change produced: ``job.update`` merges against the fields changed since
     # the version the phone started from.
     job_version: int | None = Field(default=None)
+    # The installation (sync client) the change came from, when it came by sync: a phone's own earlier
+    # edits are its side of a merge, not the server's.
+    client_id: UUID | None = Field(default=None)
 
 
 class JobStep(SyncedEntity, table=True):

@@ -17,7 +17,7 @@ from uuid import UUID, uuid4, uuid5
 
 import anyio.to_thread
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy import select, update
+from sqlalchemy import select, true, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -292,6 +292,7 @@ class JobService:
                 new_value=_jsonable(new),
                 note=note[:1000],
                 job_version=version_after_commit(self.session, job),
+                client_id=actor.client_id if actor else None,
             )
         )
 
@@ -681,6 +682,24 @@ class JobService:
                 field="base_version",
                 code="CONCURRENT_UPDATE",
             )
+        kind = await self._check_editable(job, current, changes)
+        for name in ("scheduled_start", "scheduled_end", "respond_by", "complete_by"):
+            if name in changes:
+                check_date(changes[name], name)
+        start = changes.get("scheduled_start", job.scheduled_start)
+        end = changes.get("scheduled_end", job.scheduled_end)
+        if start and end and end < start:
+            raise InvalidInput("the scheduled end is before its start", field="scheduled_end")
+        if "priority" in changes and changes["priority"] not in PRIORITY_TARGETS:
+            raise InvalidInput(f"unknown priority {changes['priority']!r}", field="priority")
+        for name, value in changes.items():
+            self._set(job, current, name, value.strip() if isinstance(value, str) else value, kind=kind)
+        await self.session.flush()
+        return job
+
+    async def _check_editable(self, job: Job, current: CurrentUser, changes: dict[str, Any]) -> str:
+        """Whether ``current`` may change these fields of the job now; returns how the change is
+        recorded (an edit, or an amendment of a returned job's record)."""
         capacity = await self.capacity(job, current)
         owned = (
             SUPERVISOR_FIELDS
@@ -701,22 +720,9 @@ class JobService:
             JobStatus.on_site,
         ):
             raise RecordLocked(f"the job is {job.status}; its plan can no longer change")
-        kind = "edit"
         if capacity == Capacity.assignee:
-            kind = await self._open_record_kind(job)
-        for name in ("scheduled_start", "scheduled_end", "respond_by", "complete_by"):
-            if name in changes:
-                check_date(changes[name], name)
-        start = changes.get("scheduled_start", job.scheduled_start)
-        end = changes.get("scheduled_end", job.scheduled_end)
-        if start and end and end < start:
-            raise InvalidInput("the scheduled end is before its start", field="scheduled_end")
-        if "priority" in changes and changes["priority"] not in PRIORITY_TARGETS:
-            raise InvalidInput(f"unknown priority {changes['priority']!r}", field="priority")
-        for name, value in changes.items():
-            self._set(job, current, name, value.strip() if isinstance(value, str) else value, kind=kind)
-        await self.session.flush()
-        return job
+            return await self._open_record_kind(job)
+        return "edit"
 
     async def merge_update(
         self, current: CurrentUser, job_id: UUID, changes: dict[str, Any], *, base_version: int
@@ -732,8 +738,13 @@ class JobService:
                 f"base_version {base_version} is ahead of the job (version {job.version})",
                 field="base_version",
             )
+        # Refused as a whole when the caller may not make these edits now (a plan that is closed, a
+        # signed record, a field another role owns), contested or not.
+        await self._check_editable(job, current, changes)
         contested = set()
         if base_version < job.version and changes:
+            # Changed since the phone's version from anywhere but this phone: its own later edits (from
+            # this or an earlier push) are its side of the merge, not the server's.
             contested = set(
                 await self.session.scalars(
                     select(JobHistory.field).where(
@@ -741,6 +752,9 @@ class JobService:
                         JobHistory.job_version > base_version,
                         JobHistory.field.in_(list(changes)),
                         JobHistory.kind != "merge_lost",
+                        JobHistory.client_id.is_distinct_from(current.client_id)
+                        if current.client_id is not None
+                        else true(),
                     )
                 )
             )
@@ -751,9 +765,6 @@ class JobService:
             server_value = getattr(job, name, None)
             if name in contested and value != server_value:
                 if name in SUPERVISOR_FIELDS:
-                    # Checked like any edit first: a phone may not slip in a field it does not own.
-                    if await self.capacity(job, current) != Capacity.lead:
-                        raise Forbidden(f"{name} is edited by a supervisor", field=name)
                     overridden.append(name)
                     self._history(
                         job,

@@ -9,6 +9,7 @@ waiting for an image stops the batch (``blocked``) without moving ``last_mutatio
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any
@@ -215,6 +216,8 @@ class PushService:
             lock=True,
             app_version=request.app_version,
         )
+        # The mutations act as this installation, whatever device the access token was issued to.
+        self._as_client = dataclasses.replace(current, client_id=client.id)
         last = client.last_mutation_id
         stored = await self._stored_results(client.id, [m.id for m in request.mutations if m.id <= last])
         await self._preload(request.mutations, last)
@@ -304,7 +307,11 @@ class PushService:
             field = _field_of(str(error))
             return await self._reject(current, mutation, raw, "INVALID_ARGS", f"args: {error}", field)
         context = MutationContext(
-            current=current, jobs=self.jobs, blobs=self.blobs, client_time=mutation.client_time, raw=raw
+            current=self._as_client,
+            jobs=self.jobs,
+            blobs=self.blobs,
+            client_time=mutation.client_time,
+            raw=raw,
         )
         guarded = self._guarded is None or mutation.id in self._guarded
         try:
