@@ -9,7 +9,7 @@ from uuid import UUID
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromQuery, JSONBody, QueryParameter
+from litestar.params import FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from msgspec import Meta
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,7 +19,7 @@ from backend.auth.schemas import Request as Body
 from backend.errors import error_responses
 from backend.inventory.schemas import AwareTime
 from backend.jobs import schemas as job_schemas
-from backend.jobs.controllers import provide_jobs
+from backend.jobs.controllers import Limit, Offset, provide_jobs
 from backend.jobs.services import JobService
 from backend.quality.models import QualityReport
 from backend.quality.services import QualityService, ReportFilter
@@ -123,8 +123,8 @@ class QualityReportController(Controller):
         kind: FromQuery[KindName | None] = None,
         status: FromQuery[Literal["open", "triaged", "closed"] | None] = None,
         job_id: FromQuery[UUID | None] = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        limit: Limit = 50,
+        offset: Offset = 0,
     ) -> ReportPage:
         rows, total = await quality.list_reports(
             request.user, ReportFilter(kind=kind, status=status, job_id=job_id, limit=limit, offset=offset)
