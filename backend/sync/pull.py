@@ -121,9 +121,6 @@ def serialize(entity: str, row: dict[str, Any]) -> dict[str, Any]:
         data["thumbnail_url"] = blob_url(row["blob"], "thumbnail")
     elif entity == "signoff":
         data["signature_url"] = blob_url(row["signature_blob"])
-        data["hash"] = row.get("record_hash", row.get("hash"))
-    elif entity == "asset":
-        data.setdefault("due_at", row.get("return_due_at"))
     return data
 
 
