@@ -19,6 +19,8 @@ from advanced_alchemy.extensions.litestar import AsyncSessionConfig, SQLAlchemyA
 from advanced_alchemy.types import DateTimeUTC
 from litestar.di import NamedDependency
 from sqlalchemy import Table, event
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session, declared_attr
 from sqlmodel import Field, SQLModel
@@ -175,6 +177,13 @@ def write_queued_rows(session: Session) -> None:
         order = _dependency_order(tuple(SQLModel.metadata.tables))
         for table in sorted(queued, key=lambda t: order.get(t.name, len(order))):
             connection.execute(table.insert(), queued[table])
+
+
+def insert_unless_present(session: AsyncSession, table: Table, *, unique: list[str]):
+    """An INSERT that does nothing when a row with the same ``unique`` columns exists (PostgreSQL's
+    and SQLite's ``ON CONFLICT DO NOTHING``): callers racing to create one row make exactly one."""
+    insert = postgresql_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    return insert(table).on_conflict_do_nothing(index_elements=unique)
 
 
 async def begin_write(session: AsyncSession) -> None:

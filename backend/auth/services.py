@@ -42,7 +42,7 @@ from backend.auth.schemas import (
     UserRead,
     UserUpdate,
 )
-from backend.db import utcnow
+from backend.db import insert_unless_present, utcnow
 from backend.errors import (
     ClientRevoked,
     Conflict,
@@ -88,6 +88,45 @@ class CurrentUser:
             session_id=uuid4(),
             client_id=None,
         )
+
+
+async def bind_client(
+    session: AsyncSession, user_id: UUID, client_id: UUID, *, lock: bool = False, register: bool = True
+) -> Client | None:
+    """The client (one installation's database, SYNC.md Clients) bound to ``user_id``, registered on
+    first use, whether that is a login or a sync call; two first uses at once make one row. Another
+    user's client is refused (403), and so is a revoked one (``CLIENT_REVOKED``). With ``register``
+    false an unknown client is None. ``lock`` holds the row for the rest of the transaction."""
+    statement = select(Client).where(Client.id == client_id).execution_options(populate_existing=True)
+    if lock and session.bind.dialect.name == "postgresql":
+        statement = statement.with_for_update()
+    client = await session.scalar(statement)
+    if client is None:
+        if not register:
+            return None
+        now = utcnow()
+        await session.execute(
+            insert_unless_present(session, Client.__table__, unique=["id"]).values(
+                id=client_id,
+                user_id=user_id,
+                created_at=now,
+                updated_at=now,
+                last_seen_at=now,
+                last_mutation_id=0,
+                user_agent="",
+                app_version="",
+            )
+        )
+        client = await session.scalar(statement)
+    if client.user_id != user_id:
+        raise Forbidden(
+            "this client_id belongs to another user; make a new one",
+            field="client_id",
+            code="CLIENT_ID_TAKEN",
+        )
+    if client.revoked_at is not None:
+        raise ClientRevoked("this device has been revoked", field="client_id")
+    return client
 
 
 def user_read(user: User) -> UserRead:
@@ -256,19 +295,7 @@ class AuthService:
     ) -> Client | None:
         if client_id is None:
             return None
-        client = await self.session.get(Client, client_id)
-        if client is None:
-            client = Client(id=client_id, user_id=user.id)
-            self.session.add(client)
-            await self.session.flush()  # the login's AuthSession refers to it
-        elif client.user_id != user.id:
-            raise Forbidden(
-                "this client_id belongs to another user; make a new one",
-                field="client_id",
-                code="CLIENT_ID_TAKEN",
-            )
-        elif client.revoked_at is not None:
-            raise ClientRevoked("this device has been revoked", field="client_id")
+        client = await bind_client(self.session, user.id, client_id)
         client.user_agent = user_agent[:300]
         client.app_version = app_version
         client.last_seen_at = utcnow()

@@ -17,12 +17,10 @@ from pathlib import Path
 import anyio
 import anyio.to_thread
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.auth.services import CurrentUser
-from backend.db import utcnow
+from backend.db import insert_unless_present, utcnow
 from backend.errors import NotFound
 from backend.jobs.models import Attachment, Blob, Job, Signoff
 from backend.jobs.services import JobService, MediaRefused
@@ -139,10 +137,9 @@ class BlobService:
             "uploaded_by_id": current.id,
             "uploaded_at": utcnow(),
         }
-        insert_for = postgresql_insert if self.session.bind.dialect.name == "postgresql" else sqlite_insert
         # Two uploads of the same photo at once (a retry racing the first) store one row.
         inserted = await self.session.execute(
-            insert_for(Blob.__table__).values(**row).on_conflict_do_nothing(index_elements=["sha256"])
+            insert_unless_present(self.session, Blob.__table__, unique=["sha256"]).values(**row)
         )
         blob = await self.get(sha256)
         return Stored(blob, created=bool(inserted.rowcount))

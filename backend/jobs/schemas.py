@@ -27,6 +27,8 @@ Sha256 = Annotated[str, Meta(pattern=r"^[0-9a-f]{64}$")]
 StepId = Annotated[str, Meta(min_length=1, max_length=CODE_MAX, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 Rating = Annotated[int, Meta(ge=1, le=5)]
 Reading = Annotated[float, Meta(ge=-1e9, le=1e9)]
+# The serial a technician reads off the faulty unit they take out (empty: unreadable).
+RemovedSerial = Annotated[str, Meta(max_length=80, pattern=SINGLE_LINE_PATTERN)]
 JobTypeName = Literal["install", "maintenance", "repair", "inspection", "callback", "rework"]
 PriorityName = Literal["low", "normal", "high", "urgent"]
 StatusName = Literal[
@@ -276,7 +278,7 @@ class SpareSwap(Request, kw_only=True):
     move_id: UUID
     unit_id: UUID
     spare_asset_id: UUID
-    removed_serial: Annotated[str, Meta(max_length=80, pattern=SINGLE_LINE_PATTERN)] = ""
+    removed_serial: RemovedSerial = ""
     recorded_at: AwareTime | None = None
 
 

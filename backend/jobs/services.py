@@ -18,14 +18,12 @@ from uuid import UUID, uuid4, uuid5
 import anyio.to_thread
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select, true, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.auth.models import Role, Team, User
 from backend.auth.services import CurrentUser, led_team_ids
 from backend.auth.tokens import derive_key
-from backend.db import begin_write, transaction_cache, utcnow
+from backend.db import begin_write, insert_unless_present, transaction_cache, utcnow
 from backend.errors import Conflict, DomainError, Forbidden, InvalidInput, InvalidTransition, NotFound
 from backend.events import record_event
 from backend.inventory.models import Asset, InventoryOperation, Movement, Operation
@@ -346,12 +344,10 @@ class JobService:
         last = (await self.session.execute(statement)).scalar()
         if last is None:
             # First use: create the row (once, even when two requests race to), then take the numbers.
-            dialect = self.session.bind.dialect.name
-            insert_for = postgresql_insert if dialect == "postgresql" else sqlite_insert
             await self.session.execute(
-                insert_for(Counter.__table__)
-                .values(name=name, value=0)
-                .on_conflict_do_nothing(index_elements=["name"])
+                insert_unless_present(self.session, Counter.__table__, unique=["name"]).values(
+                    name=name, value=0
+                )
             )
             last = (await self.session.execute(statement)).scalar()
         return last - count + 1
@@ -683,6 +679,14 @@ class JobService:
                 code="CONCURRENT_UPDATE",
             )
         kind = await self._check_editable(job, current, changes)
+        await self._apply_changes(job, current, changes, kind)
+        return job
+
+    async def _apply_changes(
+        self, job: Job, current: CurrentUser, changes: dict[str, Any], kind: str
+    ) -> None:
+        """Check the values of an edit already allowed (``_check_editable``) and set them, each with its
+        history row."""
         for name in ("scheduled_start", "scheduled_end", "respond_by", "complete_by"):
             if name in changes:
                 check_date(changes[name], name)
@@ -695,7 +699,6 @@ class JobService:
         for name, value in changes.items():
             self._set(job, current, name, value.strip() if isinstance(value, str) else value, kind=kind)
         await self.session.flush()
-        return job
 
     async def _check_editable(self, job: Job, current: CurrentUser, changes: dict[str, Any]) -> str:
         """Whether ``current`` may change these fields of the job now; returns how the change is
@@ -740,7 +743,7 @@ class JobService:
             )
         # Refused as a whole when the caller may not make these edits now (a plan that is closed, a
         # signed record, a field another role owns), contested or not.
-        await self._check_editable(job, current, changes)
+        kind = await self._check_editable(job, current, changes)
         contested = set()
         if base_version < job.version and changes:
             # Changed since the phone's version from anywhere but this phone: its own later edits (from
@@ -786,10 +789,7 @@ class JobService:
                     note="the technician's value from the phone replaced it",
                 )
             applied[name] = value
-        if applied:
-            await self.update(current, job.id, applied)
-        else:
-            await self.session.flush()
+        await self._apply_changes(job, current, applied, kind)
         return job, overridden
 
     # --- the work record ------------------------------------------------------------------------------

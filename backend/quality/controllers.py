@@ -2,57 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Literal
+from typing import Literal
 from uuid import UUID
 
-import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
-from msgspec import Meta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.auth.guards import ANY_ROLE
-from backend.auth.schemas import Request as Body
 from backend.errors import error_responses
-from backend.inventory.schemas import AwareTime
-from backend.jobs import schemas as job_schemas
 from backend.jobs.controllers import Limit, Offset, provide_jobs
 from backend.jobs.services import JobService
 from backend.quality.models import QualityReport
+from backend.quality.schemas import KindName, ReportCreate, ReportPage, ReportRead
 from backend.quality.services import QualityService, ReportFilter
-
-KindName = Literal["complaint", "nonconformance", "observation"]
-
-
-class ReportCreate(Body, kw_only=True):
-    report_id: UUID
-    kind: KindName
-    text: Annotated[str, Meta(min_length=1, max_length=4000)]
-    job_id: UUID | None = None
-    blobs: Annotated[list[job_schemas.Sha256], Meta(max_length=20)] = msgspec.field(default_factory=list)
-    client_time: AwareTime | None = None
-
-
-class ReportRead(msgspec.Struct, kw_only=True):
-    id: UUID
-    kind: str
-    status: str
-    job_id: UUID | None
-    text: str
-    blobs: list[str]
-    reported_by_id: UUID
-    team_id: UUID | None
-    client_time: datetime | None
-    created_at: datetime
-    version: int
-
-
-class ReportPage(msgspec.Struct, kw_only=True):
-    items: list[ReportRead]
-    total: int
 
 
 def report_read(r: QualityReport) -> ReportRead:

@@ -27,13 +27,18 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import event, insert, inspect, text
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session
 from sqlmodel import SQLModel
 
-from backend.db import QUEUED_ROWS_KEY, TRANSACTION_CACHE_KEY, SyncedEntity, utcnow, write_queued_rows
+from backend.db import (
+    QUEUED_ROWS_KEY,
+    TRANSACTION_CACHE_KEY,
+    SyncedEntity,
+    insert_unless_present,
+    utcnow,
+    write_queued_rows,
+)
 from backend.events import PENDING_EVENTS_KEY, install_event_delivery
 from backend.sync.models import SyncChange, SyncChangeScope
 from backend.sync.scopes import MOVABLE, SCOPE_COLUMNS, tag_changes
@@ -204,14 +209,11 @@ async def insert_synced_row_if_absent(
     """Insert one new synced row unless a row with the same ``unique`` columns exists, so that callers
     racing to create it make exactly one; the feed records it when this call inserted it. The caller
     reads the row back afterwards (theirs or the winner's)."""
-    dialect = session.bind.dialect.name
-    insert_for = postgresql_insert if dialect == "postgresql" else sqlite_insert
     now = utcnow()
     row = {"version": 1, "created_at": now, "updated_at": now, **row}
     inserted = await session.execute(
-        insert_for(model.__table__)
+        insert_unless_present(session, model.__table__, unique=unique)
         .values(**row)
-        .on_conflict_do_nothing(index_elements=unique)
         .returning(model.__table__.c.id)
         .execution_options(**{FEED_RECORDED: True})
     )

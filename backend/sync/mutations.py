@@ -22,6 +22,7 @@ from backend.inventory.services import InventoryService, OperationContext, Opera
 from backend.jobs import schemas as job_schemas
 from backend.jobs.blobs import BlobService
 from backend.jobs.services import Geo, JobService
+from backend.quality.schemas import ReportFields
 
 NoteText = job_schemas.Note
 
@@ -70,7 +71,7 @@ class SwapArgs(Request, kw_only=True):
     job_id: UUID
     unit_id: UUID
     spare_asset_id: UUID
-    removed_serial: Annotated[str, Meta(max_length=80)] = ""
+    removed_serial: job_schemas.RemovedSerial = ""
 
 
 class TransitionArgs(Request, kw_only=True):
@@ -125,24 +126,13 @@ class AttachArgs(Request, kw_only=True):
     caption: NoteText = ""
 
 
-class SignoffArgs(Request, kw_only=True):
-    signoff_id: UUID
+# Where a mutation's args are its REST body plus the job (which REST has in the path), they are that.
+class SignoffArgs(job_schemas.SignoffCreate, kw_only=True):
     job_id: UUID
-    signer_name: job_schemas.Name
-    signature_blob: job_schemas.Sha256
-    accepted: bool
-    rating: job_schemas.Rating
-    rating_technical: job_schemas.Rating | None = None
-    rating_service: job_schemas.Rating | None = None
-    comment: job_schemas.Text = ""
-    signed_at: AwareTime
-    geo: job_schemas.Geo | None = None
 
 
-class ApproveArgs(Request, kw_only=True):
+class ApproveArgs(job_schemas.Decision, kw_only=True):
     job_id: UUID
-    decision: Literal["approve", "return"]
-    reason: job_schemas.Reason = ""
 
 
 # --- what a mutator gets and answers ----------------------------------------------------------------
@@ -358,15 +348,7 @@ async def job_approve(ctx: MutationContext, args: ApproveArgs) -> Outcome:
     return Outcome(version=approval.version)
 
 
-class ReportArgs(Request, kw_only=True):
-    report_id: UUID
-    kind: Literal["complaint", "nonconformance", "observation"]
-    text: Annotated[str, Meta(min_length=1, max_length=4000)]
-    job_id: UUID | None = None
-    blobs: Annotated[list[job_schemas.Sha256], Meta(max_length=20)] = msgspec.field(default_factory=list)
-
-
-async def quality_report(ctx: MutationContext, args: ReportArgs) -> Outcome:
+async def quality_report(ctx: MutationContext, args: ReportFields) -> Outcome:
     from backend.quality.services import QualityService
 
     made = await QualityService(ctx.jobs.session, ctx.jobs).report(
@@ -385,16 +367,19 @@ async def quality_report(ctx: MutationContext, args: ReportArgs) -> Outcome:
 class Mutator:
     args: type[Request]
     apply: Callable[[MutationContext, Any], Awaitable[Outcome]]
-    # A physical fact (stock, custody): accepted against a contradicting store, with an exception.
-    fact: bool = False
+
+    def decode(self, args: dict[str, Any]) -> Any:
+        """The arguments as this mutation's struct (JSON types: ids and times arrive as strings);
+        ``msgspec.ValidationError`` names the field at fault."""
+        return msgspec.convert(args, self.args, strict=False)
 
 
 REGISTRY: dict[str, Mutator] = {
-    "custody.checkout": Mutator(CheckoutArgs, custody_checkout, fact=True),
-    "custody.return": Mutator(ReturnArgs, custody_return, fact=True),
-    "custody.transfer": Mutator(TransferArgs, custody_transfer, fact=True),
-    "stock.consume": Mutator(ConsumeArgs, stock_consume, fact=True),
-    "spare.swap": Mutator(SwapArgs, spare_swap, fact=True),
+    "custody.checkout": Mutator(CheckoutArgs, custody_checkout),
+    "custody.return": Mutator(ReturnArgs, custody_return),
+    "custody.transfer": Mutator(TransferArgs, custody_transfer),
+    "stock.consume": Mutator(ConsumeArgs, stock_consume),
+    "spare.swap": Mutator(SwapArgs, spare_swap),
     "job.transition": Mutator(TransitionArgs, job_transition),
     "job.update": Mutator(UpdateArgs, job_update),
     "job.step": Mutator(StepArgs, job_step),
@@ -402,10 +387,5 @@ REGISTRY: dict[str, Mutator] = {
     "job.attach": Mutator(AttachArgs, job_attach),
     "job.signoff": Mutator(SignoffArgs, job_signoff),
     "job.approve": Mutator(ApproveArgs, job_approve),
-    "quality.report": Mutator(ReportArgs, quality_report),
+    "quality.report": Mutator(ReportFields, quality_report),
 }
-
-
-def register(name: str, mutator: Mutator) -> None:
-    """Domains added later (quality) register their mutations here."""
-    REGISTRY[name] = mutator

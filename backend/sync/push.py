@@ -18,15 +18,13 @@ from uuid import UUID
 import msgspec
 from msgspec import Meta
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.auth.models import Client
-from backend.auth.services import CurrentUser
+from backend.auth.services import CurrentUser, bind_client
 from backend.db import begin_write, queue_insert, utcnow
-from backend.errors import ClientRevoked, Conflict, DomainError, Forbidden, NotFound
+from backend.errors import Conflict, DomainError, Forbidden, NotFound
 from backend.inventory.services import InventoryService, check_device_time
 from backend.jobs.blobs import BlobService
 from backend.jobs.models import Attachment, JobLog
@@ -96,40 +94,14 @@ async def client_for(
     lock: bool = False,
     app_version: str = "",
 ) -> Client:
-    """The client (one installation's database), registered to ``current`` on first use (SYNC.md,
-    Clients). A push that starts past 1 from a client the server never saw gets ``CLIENT_UNKNOWN``."""
-    statement = select(Client).where(Client.id == client_id).execution_options(populate_existing=True)
-    if lock and session.bind.dialect.name == "postgresql":
-        statement = statement.with_for_update()
-    client = await session.scalar(statement)
+    """The client registered to ``current`` on first use (``bind_client``). A push that starts past 1
+    from a client the server never saw gets ``CLIENT_UNKNOWN`` and registers nothing."""
+    register = first_mutation_id is None or first_mutation_id <= 1
+    client = await bind_client(session, current.id, client_id, lock=lock, register=register)
     if client is None:
-        if first_mutation_id is not None and first_mutation_id > 1:
-            raise ClientUnknown(
-                "this server has no record of this client; start over with a new client_id",
-                field="client_id",
-            )
-        insert_for = postgresql_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
-        now = utcnow()
-        # Two first requests of a new client at once make one row; the loser reads the winner's.
-        await session.execute(
-            insert_for(Client.__table__)
-            .values(
-                id=client_id,
-                user_id=current.id,
-                app_version=app_version,
-                created_at=now,
-                updated_at=now,
-                last_seen_at=now,
-                last_mutation_id=0,
-                user_agent="",
-            )
-            .on_conflict_do_nothing(index_elements=["id"])
+        raise ClientUnknown(
+            "this server has no record of this client; start over with a new client_id", field="client_id"
         )
-        client = await session.scalar(statement)
-    if client.user_id != current.id:
-        raise Forbidden("this client_id belongs to another user; make a new one", field="client_id")
-    if client.revoked_at is not None:
-        raise ClientRevoked("this device has been revoked", field="client_id")
     if app_version and client.app_version != app_version:
         client.app_version = app_version
     return client
@@ -302,7 +274,7 @@ class PushService:
                 current, mutation, raw, "UNKNOWN_MUTATION", f"unknown mutation {mutation.name!r}", "name"
             )
         try:
-            args = msgspec.convert(mutation.args, mutator.args, strict=False)
+            args = mutator.decode(mutation.args)
         except msgspec.ValidationError as error:
             field = _field_of(str(error))
             return await self._reject(current, mutation, raw, "INVALID_ARGS", f"args: {error}", field)

@@ -50,7 +50,7 @@ class ReapplyService:
             raise Conflict("the mutation's technician is no longer active", code="NOT_REAPPLIABLE")
         actor = CurrentUser.acting_as(author)
         try:
-            args = msgspec.convert(mutation.get("args") or {}, mutator.args, strict=False)
+            args = mutator.decode(mutation.get("args") or {})
         except msgspec.ValidationError as error:
             raise Conflict(f"the kept mutation's args are invalid: {error}", code="INVALID_ARGS") from None
         # The fact happened when the phone said; re-applying it later does not move it.
