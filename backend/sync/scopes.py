@@ -55,8 +55,12 @@ SCOPE_COLUMNS: dict[str, tuple[str, ...]] = {
     "sync_exception": ("status", "user_id", "team_id"),
     "quality_report": ("reported_by_id", "team_id"),
 }
-MOVABLE = {"job": ("assignee_id", "team_id"), "asset": ("location_id",), "location": ("user_id",)}
-MOVABLE["sync_exception"] = ("status",)
+MOVABLE = {
+    "job": ("assignee_id", "team_id"),
+    "asset": ("location_id",),
+    "location": ("user_id",),
+    "sync_exception": ("status",),
+}
 CATALOG = frozenset({"team", "item", "procedure"})
 
 
@@ -236,6 +240,9 @@ def tag_changes(
     out: list[tuple[dict[str, Any], list[tuple[str, str]]]] = []
     # (entity, id) of moved rows -> (entered scopes, left scopes)
     moved: dict[tuple[str, UUID], tuple[frozenset[str], frozenset[str]]] = {}
+    # Moved rows that are new in this transaction: their children can only be new too, with rows of
+    # their own, so there is nothing to look up for them.
+    created: set[tuple[str, UUID]] = set()
     for change in pending:
         entity, entity_id = change["entity"], change["entity_id"]
         key = (entity, entity_id)
@@ -255,13 +262,17 @@ def tag_changes(
             ops += [(tag, "del") for tag in sorted(old - tags)]
             if entity in ("job", "location") and (tags != old):
                 moved[key] = (tags - old, old - tags)
+                if earlier is None:
+                    created.add(key)
         out.append((change, ops))
 
     if moved:
         # Children written in this same transaction have their own row, tagged with the job's scopes
         # now: it only needs the deletions for the scopes the job left, not a second row.
         own = {(change["entity"], change["entity_id"]): ops for change, ops in out if change["op"] == "put"}
-        carried = _carried_along(resolver, moved, now_rows, pending[0]["changed_at"] if pending else None)
+        carried = _carried_along(
+            resolver, moved, created, now_rows, pending[0]["changed_at"] if pending else None
+        )
         for row, ops in carried:
             mine = own.get((row["entity"], row["entity_id"]))
             if mine is None:
@@ -274,15 +285,21 @@ def tag_changes(
 def _carried_along(
     resolver: ScopeResolver,
     moved: dict[tuple[str, UUID], tuple[frozenset[str], frozenset[str]]],
+    created: set[tuple[str, UUID]],
     now_rows: dict[str, dict[UUID, dict[str, Any]]],
     changed_at: Any,
 ) -> list[tuple[dict[str, Any], list[tuple[str, str]]]]:
     tables = entity_tables()
     carried = []
 
-    def announce(entity: str, parent_column: str, parents: dict[UUID, tuple[frozenset[str], frozenset[str]]]):
+    def announce(
+        entity: str,
+        parent_entity: str,
+        parent_column: str,
+        parents: dict[UUID, tuple[frozenset[str], frozenset[str]]],
+    ):
         table = tables[entity]
-        ids = list(parents)
+        ids = [parent for parent in parents if (parent_entity, parent) not in created]
         for chunk in _chunks(ids):
             statement = select(table.c.id, table.c.version, table.c[parent_column]).where(
                 table.c[parent_column].in_(chunk)
@@ -297,7 +314,7 @@ def _carried_along(
     locations = {entity_id: scopes for (entity, entity_id), scopes in moved.items() if entity == "location"}
     if jobs:
         for child in JOB_CHILDREN:
-            announce(child, "job_id", jobs)
+            announce(child, "job", "job_id", jobs)
         # Whoever now has the job needs its customer, site and unit. Leaving a job does not take them
         # away: the technician may have other jobs there, and they are reference data, not work.
         for entity, column in JOB_REFERENCES.items():
@@ -318,7 +335,7 @@ def _carried_along(
                         )
     if locations:
         for child in LOCATION_CHILDREN:
-            announce(child, "location_id", locations)
+            announce(child, "location", "location_id", locations)
     return carried
 
 

@@ -359,3 +359,42 @@ def test_second_signoff_is_kept_as_duplicate_signoff_and_reapply_fixes_a_stale_t
     assert client.get(f"/api/jobs/{other['id']}", headers=tech).json()["status"] == "en_route"
     again = client.post(f"/api/exceptions/{exception_id}/reapply", headers=lead)
     assert again.status_code == 409 and again.json()["code"] == "ALREADY_RESOLVED"
+
+
+def test_reapply_refuses_bad_input_other_teams_and_exceptions_without_a_mutation(client, as_role, seeded):
+    world = build_world(client, as_role, seeded)
+    job = drive(client, as_role, world, "accepted")
+    phone = SyncClient(client, as_role("tech1"))
+    out = phone.push(
+        [
+            phone.mutation("job.transition", job_id=job["id"], to="work_done"),
+            # More parts than tech1 holds: a fact accepted with a stock_discrepancy exception.
+            phone.mutation(
+                "stock.consume", move_id=ids(), job_id=job["id"], item_id=world.part_item["id"], qty=500
+            ),
+        ]
+    )
+    rejected, merged = out["results"]
+    assert rejected["status"] == "rejected" and merged["status"] == "merged", out
+    lead = as_role("supervisor1")
+    url = f"/api/exceptions/{rejected['exception_id']}/reapply"
+    cases = [
+        (client.post(url, headers=lead, json={"note": "x", "force": True}), 400, "UNKNOWN_FIELD"),
+        (client.post(url, headers=lead, json={"note": "x" * 1001}), 400, None),
+        (client.post("/api/exceptions/not-a-uuid/reapply", headers=lead), 404, None),
+        (client.post(f"/api/exceptions/{ids()}/reapply", headers=lead), 404, "NOT_FOUND"),
+        (client.post(url, headers=as_role("supervisor2")), 404, "NOT_FOUND"),
+        (client.post(url), 401, None),
+        (
+            client.post(f"/api/exceptions/{merged['exception_id']}/reapply", headers=lead),
+            409,
+            "NOT_REAPPLIABLE",
+        ),
+    ]
+    for response, status, code in cases:
+        assert response.status_code == status, response.text
+        if code:
+            assert response.json()["code"] == code, response.text
+    # Nothing was resolved by the refused attempts.
+    kept = client.get(f"/api/exceptions/{rejected['exception_id']}", headers=lead).json()
+    assert kept["status"] == "open"
