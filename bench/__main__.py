@@ -17,17 +17,16 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from bench.server import LiveServer
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "latest.md"
@@ -56,45 +55,9 @@ class Result:
         ]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Server:
-    def __init__(self, database_url: str | None) -> None:
-        self.data = Path(tempfile.mkdtemp(prefix="fieldq-bench-"))
-        self.port = _free_port()
-        self.env = {**os.environ, "FIELDQ_DATA_DIR": str(self.data), "FIELDQ_PORT": str(self.port)}
-        self.env.pop("FIELDQ_PASSWORD_HASH_PROFILE", None)
-        if database_url:
-            self.env["FIELDQ_DATABASE_URL"] = database_url
-        else:
-            self.env.pop("FIELDQ_DATABASE_URL", None)
-        self.base = f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> Server:
-        cli = [sys.executable, "-m", "backend.cli"]
-        subprocess.run([*cli, "migrate"], env=self.env, check=True, capture_output=True, cwd=ROOT)
-        subprocess.run([*cli, "seed", "--demo"], env=self.env, check=True, capture_output=True, cwd=ROOT)
-        self.log = (self.data / "server.log").open("w")
-        self.process = subprocess.Popen(
-            [*cli, "serve"], env=self.env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.base}/api/health", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        raise RuntimeError(f"server did not start: {(self.data / 'server.log').read_text()}")
-
-    def __exit__(self, *exc) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=10)
-        self.log.close()
+def Server(database_url: str | None) -> LiveServer:
+    """The whole demo company, standard argon2 (the auth scenarios measure real logins)."""
+    return LiveServer(database_url, seed=("--demo",))
 
 
 async def _measure(database, scenario, total, concurrency, make_request) -> Result:
