@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, declared_attr
 from sqlmodel import Field, SQLModel
 
+from backend.events import settle_events
 from backend.settings import Settings
 
 # Constraint names that Alembic can diff and PostgreSQL/SQLite both accept.
@@ -129,6 +130,7 @@ async def provide_transaction(
     """
     yield request_session
     if request_session.in_transaction():
+        await settle_events(request_session)
         await request_session.commit()
 
 

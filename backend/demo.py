@@ -26,6 +26,7 @@ from backend.auth.models import Role, Team, User
 from backend.auth.schemas import TeamCreate, UserCreate
 from backend.auth.services import CurrentUser, TeamService, UserService
 from backend.db import utcnow
+from backend.events import settle_events
 from backend.inventory.imports import CHUNK, NewLocation, OpeningAsset, write_opening_assets
 from backend.inventory.models import (
     Asset,
@@ -363,6 +364,7 @@ async def seed_demo(
                     blob_dir=settings.data_dir / "blobs",
                     advance=advance,
                 )
+        await settle_events(session)
         return logins, True
 
 

@@ -39,7 +39,7 @@ from backend.db import (
     utcnow,
     write_queued_rows,
 )
-from backend.events import PENDING_EVENTS_KEY, install_event_delivery
+from backend.events import PENDING_EVENTS_KEY, SETTLED_EVENTS_KEY, install_event_delivery
 from backend.sync.models import SyncChange, SyncChangeScope
 from backend.sync.scopes import MOVABLE, SCOPE_COLUMNS, tag_changes
 
@@ -297,6 +297,7 @@ async def savepoint(session: AsyncSession) -> AsyncIterator[None]:
         _PENDING_KEY: list(info.get(_PENDING_KEY, ())),
         _BEFORE_KEY: dict(info.get(_BEFORE_KEY, {})),
         PENDING_EVENTS_KEY: list(info.get(PENDING_EVENTS_KEY, ())),
+        SETTLED_EVENTS_KEY: info.get(SETTLED_EVENTS_KEY, 0),
         TRANSACTION_CACHE_KEY: {
             key: value.copy() if isinstance(value, (set, list, dict)) else value
             for key, value in info.get(TRANSACTION_CACHE_KEY, {}).items()

@@ -25,6 +25,7 @@ from backend.auth.models import Client
 from backend.auth.services import CurrentUser, bind_client
 from backend.db import begin_write, queue_insert, utcnow
 from backend.errors import Conflict, DomainError, Forbidden, NotFound
+from backend.events import settle_events
 from backend.inventory.services import InventoryService, check_device_time
 from backend.jobs.blobs import BlobService
 from backend.jobs.models import Attachment, JobLog
@@ -225,6 +226,7 @@ class PushService:
         client.last_push_at = now
         client.last_seen_at = now
         self.session.info.pop(LAST_SEQ_KEY, None)
+        await settle_events(self.session)  # a rejection's exception record, for instance
         await self.session.commit()
         checkpoint = self.session.info.pop(LAST_SEQ_KEY, None)
         if checkpoint is None:
@@ -291,9 +293,11 @@ class PushService:
             if guarded:
                 async with savepoint(self.session):
                     outcome = await mutator.apply(context, args)
+                    await settle_events(self.session)
             else:
                 try:
                     outcome = await mutator.apply(context, args)
+                    await settle_events(self.session)
                 except (DomainError, IntegrityError, DataError):
                     raise _Refused(mutation.id) from None
         except BlobMissing as missing:
