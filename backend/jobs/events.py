@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
 
@@ -40,3 +41,35 @@ class SignoffRefused:
     team_id: UUID | None
     rating: int
     comment: str
+
+
+@dataclass(frozen=True)
+class SignoffRecorded:
+    """The customer signed (accepted or not) and rated the work: the quality store turns the ratings
+    into an evaluation of the job and its technician."""
+
+    job_id: UUID
+    signoff_id: UUID
+    accepted: bool
+    assignee_id: UUID | None
+    team_id: UUID | None
+    rating: int
+    rating_technical: int | None
+    rating_service: int | None
+    comment: str
+    signed_at: datetime
+
+
+@dataclass(frozen=True)
+class JobCreated:
+    """A new job: the quality rules look for a repeat visit to the same unit or site."""
+
+    job_id: UUID
+    number: str
+    type: str
+    source: str
+    site_id: UUID
+    unit_id: UUID | None
+    origin_job_id: UUID | None
+    team_id: UUID | None
+    created_at: datetime

@@ -35,7 +35,7 @@ from backend.inventory.services import (
     check_device_time,
 )
 from backend.jobs.catalog import CatalogService
-from backend.jobs.events import JobAssigned, JobStatusChanged, SignoffRefused
+from backend.jobs.events import JobAssigned, JobCreated, JobStatusChanged, SignoffRecorded, SignoffRefused
 from backend.jobs.models import (
     NOTE_MAX,
     Approval,
@@ -452,6 +452,20 @@ class JobService:
         self.session.add(job)
         await self.session.flush()
         self._history(job, current, "status", None, job.status, kind="created", note=f"source: {spec.source}")
+        record_event(
+            self.session,
+            JobCreated(
+                job.id,
+                job.number,
+                job.type,
+                job.source,
+                job.site_id,
+                job.unit_id,
+                job.origin_job_id,
+                job.team_id,
+                job.created_at,
+            ),
+        )
         if assignee:
             record_event(
                 self.session,
@@ -1257,6 +1271,21 @@ class JobService:
         )
         self.session.add(signoff)
         transaction_cache(self.session)[("signed", job.id)] = True
+        record_event(
+            self.session,
+            SignoffRecorded(
+                job.id,
+                signoff_id,
+                accepted,
+                job.assignee_id,
+                job.team_id,
+                rating,
+                rating_technical,
+                rating_service,
+                comment.strip(),
+                signed_at or utcnow(),
+            ),
+        )
         if accepted:
             job.submitted_at = utcnow()
         else:

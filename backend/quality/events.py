@@ -28,3 +28,30 @@ class QualityItemOverdue:
     title: str
     assignee_id: UUID
     due_at: datetime
+
+
+@dataclass(frozen=True)
+class EvaluationRecorded:
+    """A rating reached FieldQ (sign-off, survey, callback, self-assessment): the rules may raise a
+    nonconformance candidate, the callback policy may call the customer back."""
+
+    evaluation_id: UUID
+    job_id: UUID
+    technician_id: UUID | None
+    team_id: UUID | None
+    source: str
+    overall: int | None
+    technical: int | None
+    service: int | None
+
+
+@dataclass(frozen=True)
+class CallbackCompleted:
+    """A callback's outcome was recorded."""
+
+    callback_id: UUID
+    job_id: UUID
+    technician_id: UUID | None
+    team_id: UUID | None
+    reached: bool
+    satisfaction: int | None
