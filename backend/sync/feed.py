@@ -270,6 +270,9 @@ def install_change_recorder() -> None:
     event.listen(Session, "after_transaction_end", _forget_touched)
     event.listen(Session, "do_orm_execute", _refuse_bulk_writes)
     install_event_delivery()
+    from backend.listeners import install_listeners
+
+    install_listeners()
     _installed = True
 
 

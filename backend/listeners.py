@@ -1,0 +1,17 @@
+"""Every domain's event listeners, installed once wherever changes are recorded (the app, the CLI,
+the tests, the benchmarks): ``backend.sync.feed.install_change_recorder`` calls ``install_listeners``.
+
+Each domain's ``listeners.py`` has an ``install()`` that registers its handlers with
+``backend.events.listen_in_transaction`` / ``listen``; registering twice is harmless."""
+
+from __future__ import annotations
+
+_installed = False
+
+
+def install_listeners() -> None:
+    global _installed
+    if _installed:
+        return
+    _installed = True
+    # Imported here, not at module level: the listeners import the services, which import the feed.
