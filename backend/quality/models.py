@@ -316,6 +316,23 @@ class Nonconformance(Entity, table=True):
     overdue_notified_at: datetime | None = Field(default=None, sa_type=DateTimeUTC)
 
 
+class NonconformanceEvent(Entity, table=True):
+    """The timeline of a nonconformance: who did what when (identified, accepted, assigned, root cause,
+    actions, verification, closed), with the status before and after and the note they gave."""
+
+    __tablename__ = "nonconformance_event"
+    __table_args__ = (Index("ix_nonconformance_event_nc_at", "nonconformance_id", "at"),)
+
+    nonconformance_id: UUID = Field(foreign_key="nonconformance.id", nullable=False, ondelete="RESTRICT")
+    at: datetime = Field(default_factory=utcnow, sa_type=DateTimeUTC, nullable=False)
+    actor_id: UUID | None = Field(default=None, foreign_key="user.id", ondelete="RESTRICT")
+    verb: str = Field(max_length=24, nullable=False)
+    from_status: str | None = Field(default=None, max_length=14)
+    to_status: str = Field(max_length=14, nullable=False)
+    note: str = Field(default="", max_length=4000, nullable=False)
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
 class ActionKind(StrEnum):
     corrective = "corrective"  # removes the cause of this nonconformance
     preventive = "preventive"  # keeps it from happening elsewhere
