@@ -473,3 +473,7 @@ class Incentive(Entity, table=True):
     evidence_id: UUID | None = Field(default=None)
     awarded_by_id: UUID = Field(foreign_key="user.id", nullable=False, ondelete="RESTRICT")
     awarded_at: datetime = Field(default_factory=utcnow, sa_type=DateTimeUTC, nullable=False)
+    # A voided record stays for the audit trail but no longer counts in anyone's totals.
+    voided_at: datetime | None = Field(default=None, sa_type=DateTimeUTC)
+    voided_by_id: UUID | None = Field(default=None, foreign_key="user.id", ondelete="RESTRICT")
+    void_reason: str = Field(default="", max_length=1000, nullable=False)
