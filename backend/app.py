@@ -28,6 +28,7 @@ from backend.errors import EXCEPTION_HANDLERS
 from backend.inventory.controllers import ROUTE_HANDLERS as INVENTORY_ROUTES
 from backend.jobs.controllers import JOB_ROUTES
 from backend.quality.controllers import QUALITY_ROUTES
+from backend.quality.loop.controllers import LOOP_ROUTES
 from backend.settings import Settings, get_settings
 from backend.sync.controllers import SYNC_ROUTES
 from backend.sync.feed import install_change_recorder
@@ -107,6 +108,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *JOB_ROUTES,
             *SYNC_ROUTES,
             *QUALITY_ROUTES,
+            *LOOP_ROUTES,
             serve_pwa_root,
             serve_pwa,
         ],

@@ -361,6 +361,35 @@ def inventory_check(repair: bool) -> None:
 
 
 @main.group()
+def quality() -> None:
+    """Quality loop upkeep."""
+
+
+@quality.command("scan-overdue")
+def quality_scan_overdue() -> None:
+    """Tell the owners of complaints, callbacks, nonconformances and actions past due (once a day each)."""
+    from backend.db import utcnow
+    from backend.events import settle_events
+    from backend.quality.loop.overdue import scan_overdue
+
+    settings = _settings()
+
+    async def run():
+        engine, factory = _session_factory(settings)
+        try:
+            async with factory() as session, session.begin():
+                counts = await scan_overdue(session, utcnow())
+                await settle_events(session)
+                return counts
+        finally:
+            await engine.dispose()
+
+    counts = asyncio.run(run())
+    summary = ", ".join(f"{kind}: {count}" for kind, count in counts.items())
+    console.print(f"Overdue items notified: {summary}")
+
+
+@main.group()
 def user() -> None:
     """Manage users from the command line."""
 

@@ -15,3 +15,6 @@ def install_listeners() -> None:
         return
     _installed = True
     # Imported here, not at module level: the listeners import the services, which import the feed.
+    from backend.quality.loop.listeners import install as install_loop
+
+    install_loop()
