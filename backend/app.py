@@ -27,6 +27,9 @@ from backend.db import (
 from backend.errors import EXCEPTION_HANDLERS
 from backend.inventory.controllers import ROUTE_HANDLERS as INVENTORY_ROUTES
 from backend.jobs.controllers import JOB_ROUTES
+from backend.push.controllers import PUSH_ROUTES
+from backend.push.listeners import install_push_listeners
+from backend.push.worker import PushRuntime
 from backend.quality.controllers import QUALITY_ROUTES
 from backend.quality.loop.controllers import LOOP_ROUTES
 from backend.settings import Settings, get_settings
@@ -77,6 +80,7 @@ def _openapi_config() -> OpenAPIConfig:
             Tag(name="quality", description="The quality store: issues reported from the field"),
             Tag(name="media", description="Photos and signatures, named by their sha256"),
             Tag(name="sync", description="The sync protocol v1 (docs/SYNC.md): push, pull, blobs"),
+            Tag(name="push", description="Web Push: the VAPID key, my subscriptions and muted kinds"),
         ],
     )
 
@@ -85,15 +89,18 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
     import_all_models()
     install_change_recorder()
+    install_push_listeners()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     engine = create_engine(settings)
     session_factory = create_session_factory(engine)
+    push = PushRuntime(settings, session_factory)
     state = State(
         {
             "settings": settings,
             "session_factory": session_factory,
             "security_ledger": SecurityLedger(session_factory, settings),
+            "push": push,
         }
     )
 
@@ -108,6 +115,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *JOB_ROUTES,
             *SYNC_ROUTES,
             *QUALITY_ROUTES,
+            *PUSH_ROUTES,
             *LOOP_ROUTES,
             serve_pwa_root,
             serve_pwa,
@@ -121,6 +129,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         openapi_config=_openapi_config(),
         request_max_body_size=settings.max_body_bytes,
         state=state,
-        on_shutdown=[dispose_engine],
+        on_startup=[push.startup],
+        on_shutdown=[push.shutdown, dispose_engine],
         debug=False,
     )

@@ -139,6 +139,7 @@ def import_all_models() -> None:
     import backend.auth.models
     import backend.inventory.models
     import backend.jobs.models
+    import backend.push.models
     import backend.quality.models
     import backend.sync.models  # noqa: F401
 

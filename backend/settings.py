@@ -64,6 +64,7 @@ class Settings:
     vapid_subject: str = "mailto:ops@fieldq.invalid"
     log_sql: bool = False
     sqlite_busy_timeout_ms: int = 10_000
+    push_worker: bool = True  # deliver the push outbox in the background of this process
 
     @property
     def is_prod(self) -> bool:
@@ -144,6 +145,7 @@ def load_settings() -> Settings:
         vapid_subject=_env("VAPID_SUBJECT", "mailto:ops@fieldq.invalid"),
         log_sql=_env("LOG_SQL", "0") == "1",
         sqlite_busy_timeout_ms=_env_int("SQLITE_BUSY_TIMEOUT_MS", 10_000),
+        push_worker=_env("PUSH_WORKER", "1") != "0",
     )
 
 

@@ -40,3 +40,29 @@ def application_server_key(key: ec.EllipticCurvePrivateKey) -> str:
         serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
     )
     return _b64url(point)
+
+
+def ensure_vapid_key(path: Path) -> ec.EllipticCurvePrivateKey:
+    """The key at ``path``, created on first run. Safe when several app processes start at once: the
+    new key is published with an exclusive link, so every process ends up with the one that won."""
+    if path.exists():
+        return load_or_create_vapid_key(path)[0]
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(pem)
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process published its key first: use that one
+    finally:
+        tmp.unlink(missing_ok=True)
+    return load_or_create_vapid_key(path)[0]
