@@ -8,7 +8,7 @@ import uuid
 
 from backend.auth.models import ALL_ROLES
 
-# Public on purpose: logging in, the health probe, the API docs and the PWA's static files.
+# Public on purpose: logging in, the health probe, the API docs, the PWA's static files and the survey pages.
 EXPECTED_PUBLIC = {
     "/api/auth/login",
     "/api/auth/refresh",
@@ -16,6 +16,9 @@ EXPECTED_PUBLIC = {
     "/api/health",
     "/",
     "/{path:path}",
+    # The customer's survey link (the signed token is the capability) and its stylesheet.
+    "/s/{token:str}",
+    "/s/survey.css",
 }
 USER_FOR_ROLE = {
     "technician": "tech1",
