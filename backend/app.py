@@ -31,10 +31,8 @@ from backend.push.controllers import PUSH_ROUTES
 from backend.push.listeners import install_push_listeners
 from backend.push.worker import PushRuntime
 from backend.quality.controllers import QUALITY_ROUTES
-from backend.quality.indicators.controllers import INDICATOR_ROUTES
 from backend.quality.feedback.controllers import FEEDBACK_ROUTES
 from backend.quality.loop.controllers import LOOP_ROUTES
-from backend.quality.people.controllers import PEOPLE_ROUTES
 from backend.settings import Settings, get_settings
 from backend.sync.controllers import SYNC_ROUTES
 from backend.sync.feed import install_change_recorder
@@ -118,11 +116,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *JOB_ROUTES,
             *SYNC_ROUTES,
             *QUALITY_ROUTES,
-            *INDICATOR_ROUTES,
             *FEEDBACK_ROUTES,
-            *LOOP_ROUTES,
-            *PEOPLE_ROUTES,
             *PUSH_ROUTES,
+            *LOOP_ROUTES,
             serve_pwa_root,
             serve_pwa,
         ],

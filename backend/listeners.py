@@ -18,3 +18,6 @@ def install_listeners() -> None:
     from backend.quality.loop.listeners import install as install_loop
 
     install_loop()
+    from backend.quality.feedback.listeners import install as install_feedback
+
+    install_feedback()
