@@ -31,6 +31,7 @@ from backend.push.controllers import PUSH_ROUTES
 from backend.push.listeners import install_push_listeners
 from backend.push.worker import PushRuntime
 from backend.quality.controllers import QUALITY_ROUTES
+from backend.quality.people.controllers import PEOPLE_ROUTES
 from backend.quality.indicators.controllers import INDICATOR_ROUTES
 from backend.quality.feedback.controllers import FEEDBACK_ROUTES
 from backend.quality.loop.controllers import LOOP_ROUTES
@@ -117,6 +118,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *JOB_ROUTES,
             *SYNC_ROUTES,
             *QUALITY_ROUTES,
+            *PEOPLE_ROUTES,
             *INDICATOR_ROUTES,
             *FEEDBACK_ROUTES,
             *PUSH_ROUTES,

@@ -29,6 +29,7 @@ from backend.jobs.services import Geo, JobService, NewJob
 from backend.jobs.views import JobViews, procedure_read
 from backend.media.pipeline import MAX_BLOB_BYTES
 from backend.media.store import BlobStore
+from backend.quality.people.services import assignment_warnings
 from backend.settings import Settings
 
 DISPATCH = roles(Role.supervisor, Role.manager)
@@ -84,6 +85,12 @@ def _changes(data: msgspec.Struct, skip: tuple[str, ...] = ()) -> dict:
 
 def _geo(data: s.Geo | None) -> Geo | None:
     return Geo(lat=data.lat, lon=data.lon, accuracy_m=data.accuracy_m) if data else None
+
+
+async def _dispatch_warnings(jobs: JobService, job) -> list[s.DispatchWarning]:
+    """Training the assignee lacks for the job's type: told to dispatch, never a refusal."""
+    found = await assignment_warnings(jobs.session, job)
+    return [s.DispatchWarning(code=w.code, course=w.course, message=w.message) for w in found]
 
 
 # --- customers, sites, units ------------------------------------------------------------------------
@@ -427,7 +434,11 @@ class JobController(Controller):
         job_views: NamedDependency[JobViews],
     ) -> Response[s.CreatedJob]:
         made = await jobs.create_job(request.user, _new_job(data, "dispatch"))
-        body = s.CreatedJob(job=await job_views.read(made.record), created=made.created)
+        body = s.CreatedJob(
+            job=await job_views.read(made.record),
+            created=made.created,
+            warnings=await _dispatch_warnings(jobs, made.record),
+        )
         return Response(body, status_code=HTTP_201_CREATED if made.created else HTTP_200_OK)
 
     @get(
@@ -558,7 +569,7 @@ class JobController(Controller):
         data: JSONBody[s.Assign],
         jobs: NamedDependency[JobService],
         job_views: NamedDependency[JobViews],
-    ) -> s.JobRead:
+    ) -> s.AssignedJob:
         job = await jobs.assign(
             request.user,
             job_id,
@@ -567,7 +578,8 @@ class JobController(Controller):
             scheduled_end=data.scheduled_end,
             note=data.note,
         )
-        return await job_views.read(job)
+        read = await job_views.read(job)
+        return s.AssignedJob(**msgspec.structs.asdict(read), warnings=await _dispatch_warnings(jobs, job))
 
     @post(
         "/{job_id:uuid}/transition",
@@ -950,7 +962,11 @@ class ServiceRequestController(Controller):
         job_views: NamedDependency[JobViews],
     ) -> Response[s.CreatedJob]:
         made = await jobs.create_job(request.user, _new_job(data, "request"))
-        body = s.CreatedJob(job=await job_views.read(made.record), created=made.created)
+        body = s.CreatedJob(
+            job=await job_views.read(made.record),
+            created=made.created,
+            warnings=await _dispatch_warnings(jobs, made.record),
+        )
         return Response(body, status_code=HTTP_201_CREATED if made.created else HTTP_200_OK)
 
 

@@ -491,9 +491,25 @@ class Board(msgspec.Struct, kw_only=True):
     columns: list[BoardColumn]
 
 
+class DispatchWarning(msgspec.Struct, kw_only=True):
+    """Something dispatch should know about an assignment that still went ahead: the assignee lacks a
+    course the job type requires (TRAINING_MISSING, TRAINING_EXPIRED, TRAINING_FAILED)."""
+
+    code: str
+    course: str
+    message: str
+
+
 class CreatedJob(msgspec.Struct, kw_only=True):
     job: JobRead
     created: bool
+    warnings: list[DispatchWarning] = msgspec.field(default_factory=list)
+
+
+class AssignedJob(JobRead, kw_only=True):
+    """The job after an assignment, with what dispatch should know about the assignee."""
+
+    warnings: list[DispatchWarning] = msgspec.field(default_factory=list)
 
 
 class BlobRead(msgspec.Struct, kw_only=True):
