@@ -633,7 +633,11 @@ class JobController(Controller):
             scheduled_end=data.scheduled_end,
             job_id=data.id,
         )
-        body = s.CreatedJob(job=await job_views.read(made.record), created=made.created)
+        body = s.CreatedJob(
+            job=await job_views.read(made.record),
+            created=made.created,
+            warnings=await _dispatch_warnings(jobs, made.record),
+        )
         return Response(body, status_code=HTTP_201_CREATED if made.created else HTTP_200_OK)
 
     # --- the work record ----------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from backend.db import create_engine as create_async_db_engine
 from backend.db import create_session_factory
 from backend.quality.people.demo import seed_people_demo
 from tests.conftest import run_async
-from tests.jobs_helpers import build_world, new_job
+from tests.jobs_helpers import build_world, drive, new_job
 
 TODAY = date.today()
 TRAININGS = "/api/quality/trainings"
@@ -306,6 +306,16 @@ def test_dispatch_is_warned_of_untrained_assignees_and_the_job_is_still_assigned
     # A refused assignment is still refused, with no warning to show.
     other = client.post(f"/api/jobs/{job_id}/assign", headers=lead, json={"assignee_id": seeded["tech5"]})
     assert other.status_code == 403
+    # A rework linked to a disputed job warns the same way.
+    require(client, as_role, "rework", "Rework and recovery")
+    disputed = drive(client, as_role, world, "disputed")
+    linked = client.post(
+        f"/api/jobs/{disputed['id']}/linked",
+        headers=lead,
+        json={"type": "rework", "assignee_id": seeded["tech2"]},
+    )
+    assert linked.status_code == 201, linked.text
+    assert [w["course"] for w in linked.json()["warnings"]] == ["Rework and recovery"]
 
 
 def test_demo_seed_gives_a_realistic_mix(client, as_role, seeded, settings):

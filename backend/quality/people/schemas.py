@@ -20,8 +20,9 @@ Score = Annotated[int, Meta(ge=0, le=100)]
 Notes = Annotated[str, Meta(max_length=2000)]
 IncentiveKindName = Literal["reward", "penalty"]
 EvidenceName = Literal["evaluation", "complaint", "nonconformance", "custody_loss", "supervision", "other"]
-# Signed like the points: a penalty's fine is negative. Up to two decimal places.
-Amount = Annotated[str, Meta(pattern=r"^-?[0-9]{1,9}(\.[0-9]{1,2})?$")]
+# Signed like the points: a penalty's fine is negative. Up to two decimal places and 9,999,999.99 (the
+# cents fit the 32-bit column).
+Amount = Annotated[str, Meta(pattern=r"^-?[0-9]{1,7}(\.[0-9]{1,2})?$")]
 Currency = Annotated[str, Meta(pattern=r"^[A-Z]{3}$")]
 Points = Annotated[int, Meta(ge=-100_000, le=100_000)]
 Reason = Annotated[str, Meta(min_length=1, max_length=1000, pattern=NAME_PATTERN)]
