@@ -6,7 +6,8 @@ service layer in-process (bench/inventory.py). `python -m bench media [--runs N|
 signature pipeline in-process (bench/media.py). `python -m bench jobs [--quick|--explain]` times the
 approval queue and a technician's job list over ~100,000 jobs (bench/jobs.py). `python -m bench sync
 [--quick]` starts a real server per database and times push, pull and blob upload over HTTP, next to the
-raw database's own rate for equivalent rows (bench/sync.py). Numbers on these shared
+raw database's own rate for equivalent rows (bench/sync.py). `python -m bench push [--quick]` times the Web
+Push outbox delivered to a local push service that verifies and decrypts (bench/push.py). Numbers on these shared
 machines are noisy: compare rows of one run (ratios), not runs of different days.
 Set FIELDQ_BENCH_DATABASE_URL (e.g. postgresql://postgres@127.0.0.1:5432/test) to add a PostgreSQL run;
 it uses a throwaway database on that server. Each suite replaces its own section of
@@ -172,8 +173,8 @@ def run_auth() -> None:
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     suite = args[0] if args and not args[0].startswith("-") else "all"
-    if suite not in ("all", "auth", "inventory", "media", "jobs", "sync"):
-        sys.exit(f"unknown suite {suite!r}: python -m bench [auth|inventory|media|jobs|sync [options]]")
+    if suite not in ("all", "auth", "inventory", "media", "jobs", "sync", "push"):
+        sys.exit(f"unknown suite {suite!r}: python -m bench [auth|inventory|media|jobs|sync|push [options]]")
     if suite in ("all", "auth"):
         run_auth()
     if suite in ("all", "inventory"):
@@ -192,6 +193,10 @@ def main(argv: list[str] | None = None) -> None:
         from bench import sync
 
         sync.main(args[1:] if suite == "sync" else [])
+    if suite in ("all", "push"):
+        from bench import push
+
+        push.main(args[1:] if suite == "push" else [])
 
 
 if __name__ == "__main__":

@@ -45,6 +45,11 @@ def b64url_decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # the default backlog of 5 refuses a burst of new connections
+    daemon_threads = True
+
+
 @dataclass
 class Device:
     """A browser's push subscription: what the server gets, and the secrets only the browser keeps."""
@@ -94,8 +99,7 @@ class PushReceiver:
         self.errors: list[str] = []
         self._scripts: dict[str, deque] = defaultdict(deque)
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", 0), self._handler())
         self._thread: threading.Thread | None = None
 
     @property

@@ -37,7 +37,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from uuid import UUID, uuid4
 
-import httpx
+import aiohttp
 from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid02
 from pywebpush import WebPusher
@@ -150,18 +150,23 @@ class Sender:
         }
         return headers, encrypted
 
-    async def send(self, http: httpx.AsyncClient, item: Claimed) -> Outcome:
+    async def send(self, http: aiohttp.ClientSession, item: Claimed) -> Outcome:
         try:
             headers, body = self.request(item)
         except Exception as exc:  # a stored key the encoder refuses: no retry will fix it
             return Outcome(status=None, error=f"cannot encrypt: {exc}"[:ERROR_MAX], retry_after=-1)
         try:
-            response = await http.post(item.endpoint, content=body, headers=headers)
-        except httpx.HTTPError as exc:
+            async with http.post(
+                item.endpoint, data=body, headers=headers, allow_redirects=False
+            ) as response:
+                status = response.status
+                retry_after = _retry_after(response.headers.get("Retry-After"))
+                if 200 <= status < 300:
+                    return Outcome(status=status)
+                detail = (await response.content.read(200)).decode(errors="replace")
+        except (aiohttp.ClientError, TimeoutError) as exc:
             return Outcome(status=None, error=f"{type(exc).__name__}: {exc}"[:ERROR_MAX])
-        retry_after = _retry_after(response.headers.get("retry-after"))
-        error = "" if response.is_success else f"{response.status_code} {response.text[:200]}"
-        return Outcome(status=response.status_code, error=error[:ERROR_MAX], retry_after=retry_after)
+        return Outcome(status=status, error=f"{status} {detail}".strip()[:ERROR_MAX], retry_after=retry_after)
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -371,7 +376,7 @@ async def _expire(session_factory: async_sessionmaker[AsyncSession], now: dateti
         await session.commit()
 
 
-async def _send_all(sender: Sender, http: httpx.AsyncClient, items: list[Claimed], concurrency: int):
+async def _send_all(sender: Sender, http: aiohttp.ClientSession, items: list[Claimed], concurrency: int):
     semaphore = asyncio.Semaphore(concurrency)
 
     async def send(item: Claimed) -> Outcome:
@@ -387,7 +392,7 @@ async def deliver_due(
     *,
     now: datetime | None = None,
     policy: DeliveryPolicy | None = None,
-    http: httpx.AsyncClient | None = None,
+    http: aiohttp.ClientSession | None = None,
     max_batches: int | None = None,
 ) -> DeliveryReport:
     """Deliver what is due at ``now`` (default: the current time), batch after batch until nothing is
@@ -424,18 +429,18 @@ async def deliver_due(
             report.add(batch)
     finally:
         if own_client:
-            await http.aclose()
+            await http.close()
     return report
 
 
-def new_http_client(policy: DeliveryPolicy | None = None) -> httpx.AsyncClient:
+def new_http_client(policy: DeliveryPolicy | None = None) -> aiohttp.ClientSession:
+    """The push requests' HTTP client (create it in the loop that uses it). aiohttp, which pywebpush
+    itself depends on: on the benchmark it sends several times as many requests per second as httpx for
+    the same CPU, and it disables Nagle (the headers and the body are separate writes)."""
     policy = policy or DeliveryPolicy()
-    return httpx.AsyncClient(
-        timeout=policy.timeout,
-        limits=httpx.Limits(
-            max_connections=policy.concurrency * 2, max_keepalive_connections=policy.concurrency
-        ),
-        follow_redirects=False,
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=policy.concurrency * 2, limit_per_host=policy.concurrency),
+        timeout=aiohttp.ClientTimeout(total=policy.timeout),
     )
 
 
