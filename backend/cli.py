@@ -1,4 +1,4 @@
-"""fieldq: serve | migrate | seed | import | inventory | user | vapid"""
+"""fieldq: serve | migrate | seed | import | inventory | user | vapid | push"""
 
 from __future__ import annotations
 
@@ -35,10 +35,12 @@ def alembic_config(database_url: str):
 
 def _session_factory(settings: Settings):
     from backend.db import create_engine, create_session_factory, import_all_models
+    from backend.push.listeners import install_push_listeners
     from backend.sync.feed import install_change_recorder
 
     import_all_models()
     install_change_recorder()
+    install_push_listeners()  # changes made from the command line notify people too
     engine = create_engine(settings)
     return engine, create_session_factory(engine)
 
@@ -450,6 +452,34 @@ def vapid(force: bool) -> None:
     state = "Generated" if created else "Kept the existing"
     console.print(f"{state} VAPID private key at {settings.vapid_private_key_path}")
     console.print(f"Public key (applicationServerKey): {application_server_key(key)}")
+
+
+@main.group()
+def push() -> None:
+    """Web Push: the notification outbox."""
+
+
+@push.command("deliver")
+def push_deliver() -> None:
+    """Deliver what is due in the notification outbox once (the app's worker does this continuously)."""
+    from backend.push.vapid import ensure_vapid_key
+    from backend.push.worker import Sender, deliver_due
+
+    settings = _settings()
+    sender = Sender(ensure_vapid_key(settings.vapid_private_key_path), settings.vapid_subject)
+
+    async def run():
+        engine, session_factory = _session_factory(settings)
+        try:
+            return await deliver_due(session_factory, sender)
+        finally:
+            await engine.dispose()
+
+    report = asyncio.run(run())
+    console.print(
+        f"claimed {report.claimed}: sent {report.sent}, retrying {report.retried}, failed {report.failed}, "
+        f"expired {report.expired}; {report.gone} subscription(s) gone"
+    )
 
 
 if __name__ == "__main__":
