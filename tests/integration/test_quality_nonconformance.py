@@ -9,12 +9,19 @@ from uuid import UUID, uuid4
 
 from sqlalchemy import select, update
 
+from backend.auth.models import User
+from backend.auth.services import CurrentUser
 from backend.db import utcnow
 from backend.events import PENDING_EVENTS_KEY
 from backend.jobs.events import SignoffRecorded
-from backend.quality.events import CallbackCompleted, EvaluationRecorded, QualityItemOverdue
+from backend.quality.events import (
+    CallbackCompleted,
+    EvaluationRecorded,
+    QualityItemAssigned,
+    QualityItemOverdue,
+)
 from backend.quality.loop.overdue import scan_overdue
-from backend.quality.loop.services import seed_loop_defaults
+from backend.quality.loop.services import LoopService, seed_loop_defaults
 from backend.quality.models import Complaint, Nonconformance, QualityAction, QualityRule
 from tests.integration.test_quality_nonconformance_helpers import (
     NC_PATH,
@@ -171,8 +178,13 @@ def test_verification_by_the_same_technician_is_refused_and_ineffective_goes_bac
 
     back = verb(client, quality, nc["id"], "verify", effective=False, note="Seen without uniform again")
     assert back["status"] == "root_cause" and back["verified_at"] is None
-    # New actions are planned again.
-    _action(client, as_role("supervisor1"), nc["id"], world.people["tech1"])
+    # The old actions do not count again: new ones are planned, done, and then it is verified again.
+    owner = as_role("supervisor1")
+    refused = client.post(f"{NC_PATH}/{nc['id']}/submit-verification", headers=owner, json={})
+    assert refused.status_code == 409 and "ineffective" in refused.json()["message"]
+    action = _action(client, owner, nc["id"], world.people["supervisor1"])
+    assert client.post(f"/api/quality/actions/{action['id']}/done", headers=owner, json={}).status_code == 200
+    assert verb(client, owner, nc["id"], "submit-verification")["status"] == "verification"
 
 
 def test_front_line_resolution_closes_on_the_spot(client, as_role, seeded):
@@ -539,3 +551,46 @@ def test_the_overdue_scan_tells_owners_once_a_day(client, as_role, seeded):
     assert counts["nonconformances"] == 1 and counts["actions"] == 1 and len(events) == 3
     overdue = ncs(client, as_role("quality"), overdue="true")
     assert [n["id"] for n in overdue] == [nc["id"]] and overdue[0]["overdue"]
+
+
+def test_owners_are_told_when_an_item_becomes_theirs(client, as_role, seeded):
+    quality, tech1 = as_role("quality"), as_role("tech1")
+    nc = identify(client, quality)
+
+    async def work(session):
+        service = LoopService(session)
+        actor = CurrentUser.acting_as(await session.get(User, UUID(seeded["quality"])))
+        owner, tech, lead2 = (UUID(seeded[name]) for name in ("supervisor1", "tech1", "supervisor2"))
+        await service.assign(actor, UUID(nc["id"]), owner, utcnow() + timedelta(days=5))
+        await service.record_root_cause(actor, UUID(nc["id"]), "No checklist for uniforms", "method")
+        action = await service.add_action(
+            actor,
+            UUID(nc["id"]),
+            kind="preventive",
+            description="Uniform check at depot",
+            owner_id=tech,
+            due_at=utcnow() + timedelta(days=2),
+        )
+        await service.action_assign(actor, action.id, lead2, utcnow() + timedelta(days=3))
+        pending = session.sync_session.info.get(PENDING_EVENTS_KEY, [])
+        return [(e.kind, str(e.assignee_id)) for e in pending if isinstance(e, QualityItemAssigned)], str(
+            action.id
+        )
+
+    told, action_id = unit_of_work(client.app.state.settings, work)
+    assert told == [
+        ("nonconformance", seeded["supervisor1"]),
+        ("action", seeded["tech1"]),
+        ("action", seeded["supervisor2"]),
+    ]
+    # Through the API: the NC's owner reassigns an action; its former owner may not.
+    path = f"/api/quality/actions/{action_id}/assign"
+    body = {"owner_id": seeded["tech1"], "due_at": due(4)}
+    assert client.post(path, headers=tech1, json=body).status_code == 404  # no longer theirs: not visible
+    moved = client.post(path, headers=as_role("supervisor1"), json=body)
+    assert moved.status_code == 200 and moved.json()["owner_id"] == seeded["tech1"]
+    assert client.post(path, headers=tech1, json=body).status_code == 403
+    refused = client.post(path, headers=quality, json={**body, "due_at": due(-1)})
+    assert refused.status_code == 400 and refused.json()["field"] == "due_at"
+    timeline = client.get(f"{NC_PATH}/{nc['id']}", headers=quality).json()["timeline"]
+    assert [e["verb"] for e in timeline][-2:] == ["action-assign", "action-assign"]

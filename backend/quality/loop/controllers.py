@@ -460,6 +460,23 @@ class QualityActionController(Controller):
         return action_read(await loop.action_done(request.user, action_id, data.note))
 
     @post(
+        "/{action_id:uuid}/assign",
+        operation_id="assignQualityAction",
+        opt=ANY_ROLE,
+        status_code=HTTP_200_OK,
+        summary="Give an open action a new owner or due date (the NC's owner, quality or a manager)",
+        responses=VERB_ERRORS,
+    )
+    async def assign(
+        self,
+        request: Request,
+        action_id: FromPath[UUID],
+        data: JSONBody[s.ActionAssign],
+        loop: NamedDependency[LoopService],
+    ) -> s.ActionRead:
+        return action_read(await loop.action_assign(request.user, action_id, data.owner_id, data.due_at))
+
+    @post(
         "/{action_id:uuid}/cancel",
         operation_id="cancelQualityAction",
         opt=ANY_ROLE,

@@ -94,6 +94,11 @@ class ActionDone(Request, kw_only=True):
     note: Annotated[str, Meta(max_length=2000)] = ""
 
 
+class ActionAssign(Request, kw_only=True):
+    owner_id: UUID
+    due_at: AwareTime
+
+
 class ActionCancel(Request, kw_only=True):
     reason: Reason
 

@@ -519,6 +519,40 @@ class LoopService:
         timeline(self.session, nc, "action-done", current.id, nc.status, note.strip(), action_id=action.id)
         return action
 
+    async def action_assign(
+        self, current: CurrentUser, action_id: UUID, owner_id: UUID, due_at: datetime
+    ) -> QualityAction:
+        """Give an open action to someone else or a new due date (the new owner is told)."""
+        action, nc = await self._visible_action(current, action_id)
+        held = await self.capacities(nc, current)
+        if Capacity.runner not in held and Capacity.owner not in held:
+            raise Forbidden("only the nonconformance's owner or the quality department reassigns an action")
+        self._action_open(action, nc, "reassigned")
+        await self._active_user(owner_id, "owner_id")
+        self._future(due_at, "due_at")
+        previous = action.owner_id
+        action.owner_id, action.due_at, action.overdue_notified_at = owner_id, due_at, None
+        action.updated_at = utcnow()
+        timeline(
+            self.session,
+            nc,
+            "action-assign",
+            current.id,
+            nc.status,
+            "",
+            action_id=action.id,
+            previous_owner_id=previous,
+            owner_id=owner_id,
+            due_at=due_at,
+        )
+        record_event(
+            self.session,
+            QualityItemAssigned(
+                "action", action.id, f"{nc.number}: {action.description[:150]}", owner_id, due_at
+            ),
+        )
+        return action
+
     async def action_cancel(self, current: CurrentUser, action_id: UUID, reason: str) -> QualityAction:
         action, nc = await self._visible_action(current, action_id)
         if Capacity.runner not in (held := await self.capacities(nc, current)) and Capacity.owner not in held:
@@ -544,12 +578,27 @@ class LoopService:
         previous = nc.status
         target = await self._check(nc, current, Verb.submit_verification)
         actions = await self.session.execute(
-            select(QualityAction.kind, QualityAction.status).where(QualityAction.nonconformance_id == nc.id)
+            select(QualityAction.kind, QualityAction.status, QualityAction.created_at).where(
+                QualityAction.nonconformance_id == nc.id
+            )
         )
+        # After a verification found the actions ineffective, only new actions count as the fix.
+        ineffective_at = await self.session.scalar(
+            select(func.max(NonconformanceEvent.at)).where(
+                NonconformanceEvent.nonconformance_id == nc.id,
+                NonconformanceEvent.verb == "verify-ineffective",
+            )
+        )
+        counted = [
+            (kind, status)
+            for kind, status, created_at in actions.tuples()
+            if ineffective_at is None or created_at > ineffective_at or status == ActionStatus.open
+        ]
         try:
-            workflow.check_ready_for_verification(actions.tuples())
+            workflow.check_ready_for_verification(counted)
         except WorkflowRefused as error:
-            raise InvalidTransition(error.message, code="ACTIONS_NOT_DONE") from None
+            again = " since the last verification found the actions ineffective" if ineffective_at else ""
+            raise InvalidTransition(error.message + again, code="ACTIONS_NOT_DONE") from None
         nc.status = target
         timeline(self.session, nc, "submit-verification", current.id, previous, note.strip())
         return nc
