@@ -28,11 +28,16 @@ self.addEventListener('message', (event: ExtendableMessageEvent) => {
 // On first install, control the open page at once so it works offline without a reload.
 clientsClaim();
 
+/** What the server sends (backend/push/services.py): the words are already in the recipient's language. */
 interface PushPayload {
+  id?: string;
+  kind?: string;
   title?: string;
   body?: string;
   url?: string;
+  /** The logical topic ("job:<id>"): a newer notification about the same thing replaces the shown one. */
   tag?: string;
+  created_at?: string;
 }
 
 self.addEventListener('push', (event: PushEvent) => {
@@ -46,8 +51,10 @@ self.addEventListener('push', (event: PushEvent) => {
     body: payload.body ?? '',
     icon: '/icons/icon-192.png',
     badge: '/icons/favicon-32.png',
-    data: { url: sameOriginUrl(payload.url) },
+    data: { url: sameOriginUrl(payload.url), kind: payload.kind ?? null, id: payload.id ?? null },
   };
+  const sentAt = payload.created_at ? Date.parse(payload.created_at) : NaN;
+  if (!Number.isNaN(sentAt)) (options as NotificationOptions & { timestamp?: number }).timestamp = sentAt;
   if (payload.tag) options.tag = payload.tag;
   event.waitUntil(self.registration.showNotification(payload.title || 'FieldQ', options));
 });
