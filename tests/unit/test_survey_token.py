@@ -66,3 +66,21 @@ def test_targets_and_the_survey_complaint_rule():
     assert survey_wants_complaint({}, 2, "late")
     assert not survey_wants_complaint({}, 2, "  ")
     assert not survey_wants_complaint({"contact_me": False}, 3, "fine")
+
+
+def test_answers_are_typed_and_checked():
+    from backend.quality.feedback.survey_page import NOTHING, parse_form, read_answers
+
+    questions = [
+        {"key": "overall", "kind": "rating", "score": "overall", "required": False},
+        {"key": "ok", "kind": "yes_no", "required": False},
+        {"key": "pick", "kind": "choice", "choices": ["a", "b"], "required": False},
+        {"key": "say", "kind": "text", "required": False},
+    ]
+    form = parse_form(b"overall=4&ok=no&pick=b&say=%E5%A5%BD%00+ok&ignored=1")
+    answers, errors = read_answers(questions, form)
+    assert errors == {} and answers == {"overall": 4, "ok": False, "pick": "b", "say": "好 ok"}
+    _, errors = read_answers(questions, parse_form(b"overall=0&pick=c"))
+    assert set(errors) == {"overall", "pick"}
+    _, errors = read_answers(questions, parse_form(b"say=+++"))
+    assert set(errors) == {NOTHING}

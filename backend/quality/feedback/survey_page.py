@@ -41,6 +41,7 @@ RATING_LABELS = {1: "1 很差", 2: "2 差", 3: "3 一般", 4: "4 好", 5: "5 很
 YES_NO = (("yes", "是 Yes"), ("no", "否 No"))
 TEXT_MAX = 2000
 FORM_MAX_BYTES = 64 * 1024
+NOTHING = "_nothing"  # the error of an empty form (no question key starts with "_")
 
 
 def page(title: str, body: str) -> str:
@@ -88,7 +89,9 @@ def form_page(
     ]
     if template.intro:
         parts.append(f'<div class="card"><p>{escape(template.intro)}</p></div>')
-    if errors:
+    if NOTHING in errors:
+        parts.append(f'<div class="banner">{escape(errors[NOTHING])}</div>')
+    elif errors:
         parts.append(
             '<div class="banner">请检查下面标出的问题。 Please check the answers marked below.</div>'
         )
@@ -183,4 +186,6 @@ def read_answers(
                 errors[key] = f"最多 {TEXT_MAX} 个字。 At most {TEXT_MAX} characters."
             else:
                 answers[key] = raw
+    if not answers and not errors:
+        errors[NOTHING] = "请至少回答一个问题。 Please answer at least one question."
     return answers, errors
