@@ -520,3 +520,28 @@ def test_the_background_worker_delivers_after_the_commit(settings, seeded, recei
         assert len(receiver.delivered(device)) == 1
         # Nudged by the commit, not found by the 5-second poll.
         assert time.monotonic() - started < 3
+
+
+def test_a_nonconformance_assigned_through_the_quality_loop_reaches_its_owner(
+    client, as_role, seeded, receiver, deliver
+):
+    owner = subscribe(client, as_role, receiver, "supervisor1")
+    quality = as_role("quality")
+    made = client.post(
+        "/api/quality/nonconformances",
+        headers=quality,
+        json={"source": "other", "title": "Toolbox audit: torque wrench missing", "severity": "medium"},
+    )
+    assert made.status_code == 201, made.text
+    nc = made.json()
+    due = (datetime.now(UTC) + timedelta(days=3)).isoformat()
+    assigned = client.post(
+        f"/api/quality/nonconformances/{nc['id']}/assign",
+        headers=quality,
+        json={"owner_id": seeded["supervisor1"], "due_at": due},
+    )
+    assert assigned.status_code == 200, assigned.text
+    assert deliver().sent == 1
+    [payload] = receiver.delivered(owner)
+    assert payload["kind"] == "quality_assigned" and "torque wrench" in payload["body"]
+    assert payload["data"] == {"item_kind": "nonconformance", "item_id": nc["id"]}
