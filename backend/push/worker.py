@@ -169,6 +169,18 @@ class Sender:
         return Outcome(status=status, error=f"{status} {detail}".strip()[:ERROR_MAX], retry_after=retry_after)
 
 
+RESERVED_DOMAINS = ("invalid", "example", "test", "localhost", "example.com", "example.net", "example.org")
+
+
+def placeholder_subject(subject: str) -> bool:
+    """A VAPID ``sub`` no push service operator can reach (RFC 2606 names, localhost)."""
+    if subject.startswith("mailto:"):
+        host = subject.rsplit("@", 1)[-1].lower() if "@" in subject else ""
+    else:
+        host = (urlsplit(subject).hostname or "").lower()
+    return not host or any(host == d or host.endswith("." + d) for d in RESERVED_DOMAINS)
+
+
 def _retry_after(value: str | None) -> float | None:
     if not value:
         return None
@@ -269,6 +281,7 @@ class _Outcomes:
     gone: set[UUID] = field(default_factory=set)
     updates: list[dict[str, Any]] = field(default_factory=list)  # retried, failed, expired rows
     failing_subscriptions: set[UUID] = field(default_factory=set)
+    refused_vapid: set[str] = field(default_factory=set)  # push services that answered 401/403
 
 
 def _judge(
@@ -283,6 +296,8 @@ def _judge(
         out.gone.add(item.subscription_id)
         return
     out.failing_subscriptions.add(item.subscription_id)
+    if status in (401, 403):
+        out.refused_vapid.add(urlsplit(item.endpoint).netloc)
     retryable = outcome.retry_after != -1 and (status is None or status in (408, 429) or status >= 500)
     row = {"b_id": item.id, "last_status": status, "last_error": outcome.error or f"HTTP {status}"}
     if not retryable:
@@ -423,6 +438,12 @@ async def deliver_due(
             for item, outcome in zip(live, outcomes, strict=True):
                 _judge(item, outcome, moment, policy, batch, out)
             batch.gone = len(out.gone)
+            if out.refused_vapid:
+                log.warning(
+                    "push: %s refused the VAPID token (401/403): check FIELDQ_VAPID_SUBJECT (a real "
+                    "mailto: or https: contact) and the data folder's VAPID key",
+                    ", ".join(sorted(out.refused_vapid)),
+                )
             if out.gone:
                 log.info("push: %d subscription(s) gone (404/410), deleted", len(out.gone))
             await _record(session_factory, moment, token, out)
@@ -552,6 +573,12 @@ class PushRuntime:
 
     async def startup(self) -> None:
         sender = self.load_sender()
+        if placeholder_subject(self.settings.vapid_subject):
+            log.warning(
+                "FIELDQ_VAPID_SUBJECT is %r: Apple's push service refuses a placeholder contact (403 "
+                "BadJwtToken), so iPhones get nothing; set a real mailto: or https: address",
+                self.settings.vapid_subject,
+            )
         if self.settings.push_worker:
             self.worker = PushWorker(self.session_factory, sender)
             await self.worker.start()

@@ -17,7 +17,7 @@ from backend.push.kinds import KINDS, MUTABLE_KINDS, topic_header
 from backend.push.messages import TEMPLATES, render
 from backend.push.services import BadSubscription, check_auth, check_endpoint, check_muted, check_p256dh
 from backend.push.vapid import application_server_key, ensure_vapid_key
-from backend.push.worker import DeliveryPolicy, Sender, _retry_after, backoff
+from backend.push.worker import DeliveryPolicy, Sender, _retry_after, backoff, placeholder_subject
 
 
 def b64(data: bytes) -> str:
@@ -126,3 +126,20 @@ def test_the_vapid_jwt_is_cached_per_push_service(tmp_path: Path):
     assert a == sender.authorization("https://fcm.googleapis.com/fcm/send/2")
     assert a != sender.authorization("https://updates.push.services.mozilla.com/wpush/v2/3")
     assert a.startswith("vapid t=") and f"k={sender.public_key}" in a
+
+
+@pytest.mark.parametrize(
+    ("subject", "placeholder"),
+    [
+        ("mailto:ops@fieldq.invalid", True),  # the default: Apple answers 403 BadJwtToken
+        ("mailto:push@localhost", True),
+        ("https://fieldq.example", True),
+        ("mailto:x@example.com", True),
+        ("mailto:nobody", True),
+        ("mailto:ops@bank-services.cn", False),
+        ("mailto:x@myexample.com", False),
+        ("https://fieldq.com.cn", False),
+    ],
+)
+def test_a_placeholder_vapid_subject_is_recognised(subject, placeholder):
+    assert placeholder_subject(subject) is placeholder
