@@ -33,6 +33,8 @@ async def on_signoff(session: AsyncSession, event: SignoffRecorded) -> None:
     )
     if event.accepted:
         return
+    # Received now (when FieldQ learns of it, maybe hours after an offline sign-off): the response
+    # targets run from here.
     service = FeedbackService(session)
     comment = event.comment.strip()
     await service.new_complaint(
@@ -42,7 +44,6 @@ async def on_signoff(session: AsyncSession, event: SignoffRecorded) -> None:
         details=comment or "the customer refused the sign-off",
         job=job,
         source_id=event.signoff_id,
-        received_at=event.signed_at,
     )
     await service.callbacks_by_policy(job, CallbackTrigger.refused_signoff)
 

@@ -1141,7 +1141,8 @@ async def _triage_complaint(
         raise InvalidInput(f"a {report.kind} report does not become a complaint", field="as")
     job = await service.session.get(Job, report.job_id) if report.job_id else None
     text = report.text.strip()
-    summary = (options.summary or text.splitlines()[0] if text else "Complaint reported from the field")[:200]
+    first_line = text.splitlines()[0].strip() if text else ""
+    summary = (options.summary or first_line or "Complaint reported from the field")[:200]
     complaint = await service.new_complaint(
         channel=ComplaintChannel.field_report,
         severity=options.severity,
