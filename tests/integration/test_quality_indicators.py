@@ -28,7 +28,7 @@ from datetime import UTC, date, datetime
 from uuid import UUID, uuid4
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from backend.auth.models import Team, User
 from backend.db import create_engine as create_async_db_engine
@@ -68,6 +68,9 @@ def build(settings, seeded) -> W:
         engine = create_async_db_engine(settings)
         try:
             async with create_session_factory(engine)() as s:
+                # Only this world's trainings, rewards and shortages (the demo seeds its own).
+                for model in (TrainingRecord, RequiredTraining, Incentive, SpareShortage):
+                    await s.execute(delete(model))
                 users = {u.username: u for u in (await s.execute(select(User))).scalars()}
                 team1, team2 = users["tech1"].team_id, users["tech5"].team_id
                 w.team1, w.team2 = team1, team2
@@ -383,6 +386,16 @@ def build(settings, seeded) -> W:
                             evidence_type="other",
                             awarded_by_id=quality,
                             awarded_at=at(1, 20),
+                        ),
+                        Incentive(  # voided: stays for the audit, leaves the totals
+                            user_id=tech1,
+                            kind="reward",
+                            points=50,
+                            reason="by mistake",
+                            evidence_type="other",
+                            awarded_by_id=quality,
+                            awarded_at=at(1, 21),
+                            voided_at=at(1, 22),
                         ),
                     ]
                 )
