@@ -12,6 +12,8 @@ machines are noisy: compare rows of one run (ratios), not runs of different days
 Set FIELDQ_BENCH_DATABASE_URL (e.g. postgresql://postgres@127.0.0.1:5432/test) to add a PostgreSQL run;
 it uses a throwaway database on that server. Each suite replaces its own section of
 bench/results/latest.md and keeps the others.
+`python -m bench quality [--quick]` times the quality indicators and the management review over ~100,000
+jobs, in-process and through HTTP (bench/quality.py).
 """
 
 from __future__ import annotations
@@ -173,8 +175,11 @@ def run_auth() -> None:
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     suite = args[0] if args and not args[0].startswith("-") else "all"
-    if suite not in ("all", "auth", "inventory", "media", "jobs", "sync", "push"):
-        sys.exit(f"unknown suite {suite!r}: python -m bench [auth|inventory|media|jobs|sync|push [options]]")
+    if suite not in ("all", "auth", "inventory", "media", "jobs", "sync", "push", "quality"):
+        sys.exit(
+            f"unknown suite {suite!r}: "
+            "python -m bench [auth|inventory|media|jobs|sync|push|quality [options]]"
+        )
     if suite in ("all", "auth"):
         run_auth()
     if suite in ("all", "inventory"):
@@ -197,6 +202,10 @@ def main(argv: list[str] | None = None) -> None:
         from bench import push
 
         push.main(args[1:] if suite == "push" else [])
+    if suite in ("all", "quality"):
+        from bench import quality
+
+        quality.main(args[1:] if suite == "quality" else [])
 
 
 if __name__ == "__main__":
