@@ -35,12 +35,10 @@ def alembic_config(database_url: str):
 
 def _session_factory(settings: Settings):
     from backend.db import create_engine, create_session_factory, import_all_models
-    from backend.push.listeners import install_push_listeners
     from backend.sync.feed import install_change_recorder
 
     import_all_models()
     install_change_recorder()
-    install_push_listeners()  # changes made from the command line notify people too
     engine = create_engine(settings)
     return engine, create_session_factory(engine)
 

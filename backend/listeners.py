@@ -21,3 +21,6 @@ def install_listeners() -> None:
     from backend.quality.feedback.listeners import install as install_feedback
 
     install_feedback()
+    from backend.push.listeners import install_push_listeners
+
+    install_push_listeners()
