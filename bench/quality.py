@@ -595,6 +595,7 @@ async def run_service(engine: AsyncEngine, label: str, options: Options, period:
         progress(scenario)
         times, check = await timed(options.runs, call)
         rows.append(Row(label, scenario, len(times), statistics.median(times), p95(times), check))
+        progress(f"    p50 {rows[-1].median_s:.3f} s, p95 {rows[-1].p95_s:.3f} s: {check}")
     return rows
 
 
@@ -688,7 +689,12 @@ def main(argv: list[str] | None = None) -> None:
         started = time.perf_counter()
         with Database(label, url) as database:
             rows.extend(asyncio.run(run_database(database, options)))
-            rows.extend(run_http(database.url, label, options, period))
+            try:
+                rows.extend(run_http(database.url, label, options, period))
+            except Exception as exc:  # the app failed to start: say so in the table, keep the service rows
+                rows.append(
+                    Row(label, "HTTP scenarios", 0, 0, 0, f"not run: {type(exc).__name__}: {exc}"[:120])
+                )
         print(f"  {label} done in {time.perf_counter() - started:.1f} s", file=sys.stderr)
     table = markdown_table(rows)
     print(table)

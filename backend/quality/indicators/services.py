@@ -1067,6 +1067,7 @@ class IndicatorService:
             current_values["spare_shortages"] = current_values["spare_units_short"] = None
             groups.append(("team", t.name, current_values, finish(total(previous, is_team), snapshots=False)))
 
+        worst_sites, worst_models = await self.worst(period)
         return Review(
             period=period,
             previous=previous,
@@ -1076,139 +1077,142 @@ class IndicatorService:
             headline_previous=headline_previous,
             trend_points=trend_points,
             groups=groups,
-            worst_sites=await self.worst_sites(period),
-            worst_models=await self.worst_models(period),
+            worst_sites=worst_sites,
+            worst_models=worst_models,
             open_actions=await self.open_actions(),
             nc_ages=await self.nc_ages(),
             nc_open_by_status=await self.nc_by_status(),
         )
 
-    async def worst_sites(self, period: Period, limit: int = 10) -> list[dict[str, Any]]:
-        """Per site: jobs approved, complaints received, repeat visits and low customer ratings (overall
-        ≤ 2) in the period; ranked by (complaints + repeat visits + low ratings) per job (per 1 job when the
-        site had none), then by that sum."""
-        from backend.jobs.models import Site
+    async def worst(
+        self, period: Period, limit: int = 10
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The worst sites and the worst unit models of the period, from one pass over its approved jobs
+        grouped by (site, model) plus the complaints and low ratings per site.
+
+        * Sites: jobs approved, complaints received, repeat visits and low customer ratings (overall ≤ 2,
+          evaluated in the period) per site; ranked by (complaints + repeat visits + low ratings) per job
+          approved (per 1 job when the site had none), then by that sum.
+        * Models (the item of the unit's asset): approved repair jobs, repeat visits and repairs not fixed
+          the first time; ranked by the first-time-fix rate (lowest first), then by the repeat visits."""
+        from backend.inventory.models import Asset, Item
+        from backend.jobs.models import Site, Unit
 
         await self.queries.tune()
         redo = redo_for(self.queries.dialect, period)
-        in_period = and_(
-            Job.status == JobStatus.approved,
-            Job.approved_at >= period.start_at,
-            Job.approved_at < period.end_at,
-        )
-        jobs_stmt = select(
-            Job.site_id.label("site_id"),
-            func.count().label("jobs"),
-            func.sum(case((and_(Job.type == JobType.repair, redo.repeat), 1), else_=0)).label("repeats"),
-        ).select_from(Job)
-        jobs = redo.join(jobs_stmt).where(in_period).group_by(Job.site_id).subquery("jobs")
-        complaints = (
-            select(Complaint.site_id.label("site_id"), func.count().label("complaints"))
-            .where(
-                Complaint.site_id.is_not(None),
-                Complaint.received_at >= period.start_at,
-                Complaint.received_at < period.end_at,
+        is_repair = Job.type == JobType.repair
+        stmt = (
+            select(
+                Job.site_id,
+                Item.id,
+                Item.sku,
+                Item.name,
+                func.count(),
+                func.sum(case((is_repair, 1), else_=0)),
+                func.sum(case((and_(is_repair, redo.repeat), 1), else_=0)),
+                func.sum(case((and_(is_repair, redo.redone), 1), else_=0)),
             )
-            .group_by(Complaint.site_id)
-            .subquery("complaints")
+            .select_from(Job)
+            .outerjoin(redo.next_repair, redo.next_repair.c.job_id == Job.id)
+            .outerjoin(redo.continued, redo.continued.c.origin_id == Job.id)
+            .outerjoin(Unit, Unit.id == Job.unit_id)
+            .outerjoin(Asset, Asset.id == Unit.asset_id)
+            .outerjoin(Item, Item.id == Asset.item_id)
+            .where(
+                Job.status == JobStatus.approved,
+                Job.approved_at >= period.start_at,
+                Job.approved_at < period.end_at,
+            )
+            .group_by(Job.site_id, Item.id, Item.sku, Item.name)
         )
+        sites: dict[Any, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        models: dict[Any, dict[str, Any]] = {}
+        for site_id, item_id, sku, name, jobs, repairs, repeats, redone in (
+            await self.session.execute(stmt)
+        ).all():
+            sites[site_id]["jobs"] += int(jobs)
+            sites[site_id]["repeat_visits"] += int(repeats or 0)
+            if item_id is not None and repairs:
+                model = models.setdefault(
+                    item_id,
+                    {"item_id": item_id, "sku": sku, "model": name, "repairs": 0, "repeats": 0, "redone": 0},
+                )
+                model["repairs"] += int(repairs)
+                model["repeats"] += int(repeats or 0)
+                model["redone"] += int(redone or 0)
+        complaints = select(Complaint.site_id, func.count()).where(
+            Complaint.site_id.is_not(None),
+            Complaint.received_at >= period.start_at,
+            Complaint.received_at < period.end_at,
+        )
+        for site_id, n in (await self.session.execute(complaints.group_by(Complaint.site_id))).all():
+            sites[site_id]["complaints"] += int(n)
         low = (
-            select(Job.site_id.label("site_id"), func.count().label("low"))
+            select(Job.site_id, func.count())
             .join(Evaluation, Evaluation.job_id == Job.id)
             .where(
-                Evaluation.source.in_([str(s) for s in CUSTOMER_SOURCES]),
+                Evaluation.source.in_([str(x) for x in CUSTOMER_SOURCES]),
                 Evaluation.overall <= 2,
                 Evaluation.evaluated_at >= period.start_at,
                 Evaluation.evaluated_at < period.end_at,
             )
             .group_by(Job.site_id)
-            .subquery("low")
         )
-        n_jobs = func.coalesce(jobs.c.jobs, 0)
-        bad = (
-            func.coalesce(complaints.c.complaints, 0)
-            + func.coalesce(jobs.c.repeats, 0)
-            + func.coalesce(low.c.low, 0)
-        )
-        score = bad * 1.0 / case((n_jobs > 0, n_jobs), else_=1)
-        stmt = (
-            select(
-                Site.id,
-                Site.name,
-                Site.code,
-                Site.region,
-                n_jobs,
-                func.coalesce(complaints.c.complaints, 0),
-                func.coalesce(jobs.c.repeats, 0),
-                func.coalesce(low.c.low, 0),
-                score.label("score"),
-            )
-            .outerjoin(jobs, jobs.c.site_id == Site.id)
-            .outerjoin(complaints, complaints.c.site_id == Site.id)
-            .outerjoin(low, low.c.site_id == Site.id)
-            .where(bad > 0)
-            .order_by(score.desc(), bad.desc(), Site.name)
-            .limit(limit)
-        )
-        return [
-            {
-                "site_id": r[0],
-                "name": r[1],
-                "code": r[2],
-                "region": r[3],
-                "jobs": int(r[4]),
-                "complaints": int(r[5]),
-                "repeat_visits": int(r[6]),
-                "low_ratings": int(r[7]),
-                "score": round(float(r[8]), 3),
-            }
-            for r in (await self.session.execute(stmt)).all()
-        ]
+        for site_id, n in (await self.session.execute(low)).all():
+            sites[site_id]["low_ratings"] += int(n)
 
-    async def worst_models(self, period: Period, limit: int = 10) -> list[dict[str, Any]]:
-        """Per unit model (the item of the unit's asset): approved repair jobs in the period, those repeated
-        within 30 days, those not fixed the first time; ranked by the first-time-fix rate (lowest first), then
-        by the number of repeats."""
-        from backend.inventory.models import Asset, Item
-        from backend.jobs.models import Unit
+        def site_rank(item: tuple[Any, dict[str, int]]) -> tuple[float, int]:
+            c = item[1]
+            bad = c["complaints"] + c["repeat_visits"] + c["low_ratings"]
+            return (-bad / max(c["jobs"], 1), -bad)
 
-        await self.queries.tune()
-        redo = redo_for(self.queries.dialect, period)
-        repeats = func.sum(case((redo.repeat, 1), else_=0))
-        redone = func.sum(case((redo.redone, 1), else_=0))
-        n = func.count()
-        ftf = (n - redone) * 100.0 / n
-        stmt = (
-            select(Item.id, Item.sku, Item.name, n, repeats, redone, ftf.label("ftf"))
-            .select_from(Job)
-            .outerjoin(redo.next_repair, redo.next_repair.c.job_id == Job.id)
-            .outerjoin(redo.continued, redo.continued.c.origin_id == Job.id)
-            .join(Unit, Unit.id == Job.unit_id)
-            .join(Asset, Asset.id == Unit.asset_id)
-            .join(Item, Item.id == Asset.item_id)
-            .where(
-                Job.type == JobType.repair,
-                Job.status == JobStatus.approved,
-                Job.approved_at >= period.start_at,
-                Job.approved_at < period.end_at,
+        ranked = [
+            (sid, c)
+            for sid, c in sorted(sites.items(), key=site_rank)
+            if c["complaints"] + c["repeat_visits"] + c["low_ratings"] > 0
+        ][:limit]
+        names = {}
+        if ranked:
+            rows = await self.session.execute(
+                select(Site.id, Site.name, Site.code, Site.region).where(
+                    Site.id.in_([sid for sid, _ in ranked])
+                )
             )
-            .group_by(Item.id, Item.sku, Item.name)
-            .order_by(ftf.asc(), repeats.desc(), Item.name)
-            .limit(limit)
-        )
-        return [
-            {
-                "item_id": r[0],
-                "sku": r[1],
-                "model": r[2],
-                "repair_jobs": int(r[3]),
-                "repeat_visits": int(r[4]),
-                "not_fixed_first_time": int(r[5]),
-                "first_time_fix_share": round(float(r[6]), 2),
-                "repeat_visit_share": round(int(r[4]) * 100.0 / int(r[3]), 2),
-            }
-            for r in (await self.session.execute(stmt)).all()
-        ]
+            names = {r[0]: r for r in rows.all()}
+        worst_sites = []
+        for sid, c in ranked:
+            bad = c["complaints"] + c["repeat_visits"] + c["low_ratings"]
+            _, name, code, region = names.get(sid, (sid, "?", None, ""))
+            worst_sites.append(
+                {
+                    "site_id": sid,
+                    "name": name,
+                    "code": code,
+                    "region": region,
+                    "jobs": c["jobs"],
+                    "complaints": c["complaints"],
+                    "repeat_visits": c["repeat_visits"],
+                    "low_ratings": c["low_ratings"],
+                    "score": round(bad / max(c["jobs"], 1), 3),
+                }
+            )
+        worst_models = sorted(
+            (
+                {
+                    "item_id": m["item_id"],
+                    "sku": m["sku"],
+                    "model": m["model"],
+                    "repair_jobs": m["repairs"],
+                    "repeat_visits": m["repeats"],
+                    "not_fixed_first_time": m["redone"],
+                    "first_time_fix_share": round((m["repairs"] - m["redone"]) * 100.0 / m["repairs"], 2),
+                    "repeat_visit_share": round(m["repeats"] * 100.0 / m["repairs"], 2),
+                }
+                for m in models.values()
+            ),
+            key=lambda m: (m["first_time_fix_share"], -m["repeat_visits"], m["model"]),
+        )[:limit]
+        return worst_sites, worst_models
 
     async def open_actions(self, limit: int = 100) -> list[dict[str, Any]]:
         now = datetime.now(UTC)
