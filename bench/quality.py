@@ -1,12 +1,13 @@
 """Quality benchmarks: `python -m bench quality` times the indicators and the management review over
 ~100,000 approved jobs and their evaluations.
 
-The demo company's people (12 technicians in 3 teams and regions, their supervisors, quality and a manager)
-get a bulk-loaded history (Core ``insert()`` executemany on a plain connection, no ORM session, then
-ANALYZE): 600 sites with 3,000 units of 5 models, 100,000 approved jobs over the last 12 months (maintenance,
-repairs, installs, inspections; 3 % of the repairs with a follow-up visit), an approval per job, ~100,000
-evaluations (sign-off ratings, surveys, self-assessments), ~3,000 complaints, ~1,000 nonconformances with 2
-actions each, ~5,000 callbacks, required trainings and training records, incentives and spare shortages.
+The demo company's people (12 technicians in 3 teams and regions, their supervisors, quality and a
+manager) get a bulk-loaded history (Core ``insert()`` executemany on a plain connection, no ORM session,
+then ANALYZE): 1,200 sites with 6,000 units of 5 models, 100,000 approved jobs over the last 12 months
+(maintenance, repairs, installs, inspections; 3 % of the repairs with a follow-up visit), an approval per
+job, ~100,000 customer evaluations (sign-off ratings, surveys) and ~10,000 self-assessments, ~3,000
+complaints, ~1,000 nonconformances with 2 actions each, ~5,000 callbacks, required trainings and training
+records, incentives and spare shortages.
 
 Scenarios, each timed over fresh sessions like one request (median and p95), target < 1 s:
 
@@ -183,7 +184,7 @@ async def build(engine: AsyncEngine, options: Options) -> str:
     supervisor = next(u for u in users if u.role == Role.supervisor)
     regions = sorted({t.region for t in teams.values()})
 
-    progress("catalog, 600 sites, 3,000 units …")
+    progress("catalog, 1,200 sites, 6,000 units …")
     items = [
         _synced(
             sku=sku,
@@ -204,7 +205,7 @@ async def build(engine: AsyncEngine, options: Options) -> str:
     ]
     locations, sites, assets, units = [], [], [], []
     units_by_region: dict[str, list[tuple[UUID, UUID, UUID]]] = {r: [] for r in regions}
-    for s in range(600):
+    for s in range(1200):
         region = regions[s % len(regions)]
         location = _synced(
             kind="site",
@@ -330,9 +331,24 @@ async def build(engine: AsyncEngine, options: Options) -> str:
                 turnaround_seconds=rng.randint(600, 90_000),
             )
         )
-        draw = rng.random()
-        source = "signoff" if draw < 0.8 else "survey" if draw < 0.9 else "self"
+        source = "signoff" if rng.random() < 0.9 else "survey"
         overall = rng.choices([1, 2, 3, 4, 5], [3, 5, 12, 35, 45])[0]
+        if rng.random() < 0.1:  # a self-assessment too, usually a little kinder than the customer
+            evaluations.append(
+                _plain(
+                    job_id=job["id"],
+                    technician_id=job["assignee_id"],
+                    team_id=job["team_id"],
+                    source="self",
+                    source_id=uuid4(),
+                    overall=min(5, overall + rng.choice([0, 0, 1])),
+                    technical=None,
+                    service=None,
+                    comment="",
+                    evaluated_at=job["work_done_at"],
+                    recorded_by_id=None,
+                )
+            )
         evaluations.append(
             _plain(
                 job_id=job["id"],
