@@ -31,10 +31,11 @@ from backend.push.controllers import PUSH_ROUTES
 from backend.push.listeners import install_push_listeners
 from backend.push.worker import PushRuntime
 from backend.quality.controllers import QUALITY_ROUTES
-from backend.quality.people.controllers import PEOPLE_ROUTES
-from backend.quality.indicators.controllers import INDICATOR_ROUTES
 from backend.quality.feedback.controllers import FEEDBACK_ROUTES
+from backend.quality.indicators.controllers import INDICATOR_ROUTES
+from backend.quality.loop.clock import QualityClock
 from backend.quality.loop.controllers import LOOP_ROUTES
+from backend.quality.people.controllers import PEOPLE_ROUTES
 from backend.settings import Settings, get_settings
 from backend.sync.controllers import SYNC_ROUTES
 from backend.sync.feed import install_change_recorder
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     engine = create_engine(settings)
     session_factory = create_session_factory(engine)
     push = PushRuntime(settings, session_factory)
+    quality_clock = QualityClock(session_factory, settings.quality_scan_seconds)
     state = State(
         {
             "settings": settings,
@@ -135,7 +137,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         openapi_config=_openapi_config(),
         request_max_body_size=settings.max_body_bytes,
         state=state,
-        on_startup=[push.startup],
-        on_shutdown=[push.shutdown, dispose_engine],
+        on_startup=[push.startup, quality_clock.start],
+        on_shutdown=[quality_clock.stop, push.shutdown, dispose_engine],
         debug=False,
     )

@@ -40,6 +40,9 @@ from backend.inventory.models import (
     Tracking,
 )
 from backend.inventory.services import InventoryService, NewAsset, OperationContext, Stock
+from backend.quality.feedback.services import seed_feedback_defaults
+from backend.quality.loop.services import seed_loop_defaults
+from backend.quality.people.demo import seed_people_demo
 from backend.settings import Settings
 
 DEMO_PASSWORD = "fieldq-demo"  # noqa: S105 - printed to the user on purpose; refused in prod
@@ -265,7 +268,9 @@ INVENTORY_STEPS = [
 def demo_steps(
     installed_units: int = DEFAULT_INSTALLED_UNITS, inventory: bool = True, jobs: bool = False
 ) -> int:
-    people = 1 + len(TEAMS) * 2 + len(TECHNICIANS) + 2
+    # depots, the manager, quality, each team's supervisor and name, technicians, the quality
+    # department's policies and rules, trainings and incentives
+    people = 1 + 2 + len(TEAMS) * 2 + len(TECHNICIANS) + 2
     if not inventory:
         return people
     steps = people + len(INVENTORY_STEPS) + math.ceil(installed_units / CHUNK)
@@ -336,7 +341,7 @@ async def seed_demo(
             return user
 
         manager = await create("manager", "林国华 Lin Guohua", Role.manager)
-        await create("quality", "郑丽 Zheng Li (质量部)", Role.quality)
+        quality = await create("quality", "郑丽 Zheng Li (质量部)", Role.quality)
         technicians: list[User] = []
         for index, ((team_name, region), supervisor_name) in enumerate(zip(TEAMS, SUPERVISORS, strict=True)):
             supervisor = await create(f"supervisor{index + 1}", supervisor_name, Role.supervisor)
@@ -353,6 +358,11 @@ async def seed_demo(
                         f"tech{number}", TECHNICIANS[number - 1], Role.technician, team.id, team_name
                     )
                 )
+        # The quality department's standing configuration comes before any job, so the demo's jobs
+        # go through the same policies and rules as real ones (callbacks, nonconformance candidates).
+        await seed_feedback_defaults(session, quality.id)
+        await seed_loop_defaults(session, quality.id)
+        advance("quality policies and rules")
         if inventory:
             await _DemoInventory(session, manager, technicians, advance).seed(installed_units)
             if settings is not None and installed_units > 0:
@@ -364,6 +374,10 @@ async def seed_demo(
                     blob_dir=settings.data_dir / "blobs",
                     advance=advance,
                 )
+        await settle_events(session)
+        # Trainings, and rewards and penalties tied to the evaluations the jobs left behind.
+        await seed_people_demo(session, quality.id, [t.id for t in technicians], utcnow().date())
+        advance("trainings and incentives")
         await settle_events(session)
         return logins, True
 

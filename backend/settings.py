@@ -65,6 +65,8 @@ class Settings:
     log_sql: bool = False
     sqlite_busy_timeout_ms: int = 10_000
     push_worker: bool = True  # deliver the push outbox in the background of this process
+    # How often this process looks for overdue quality items (0: never; `fieldq quality scan-overdue`).
+    quality_scan_seconds: float = 300.0
 
     @property
     def is_prod(self) -> bool:
@@ -146,6 +148,7 @@ def load_settings() -> Settings:
         log_sql=_env("LOG_SQL", "0") == "1",
         sqlite_busy_timeout_ms=_env_int("SQLITE_BUSY_TIMEOUT_MS", 10_000),
         push_worker=_env("PUSH_WORKER", "1") != "0",
+        quality_scan_seconds=float(_env("QUALITY_SCAN_SECONDS", "300")),
     )
 
 
