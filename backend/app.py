@@ -28,7 +28,6 @@ from backend.errors import EXCEPTION_HANDLERS
 from backend.inventory.controllers import ROUTE_HANDLERS as INVENTORY_ROUTES
 from backend.jobs.controllers import JOB_ROUTES
 from backend.push.controllers import PUSH_ROUTES
-from backend.push.listeners import install_push_listeners
 from backend.push.worker import PushRuntime
 from backend.quality.controllers import QUALITY_ROUTES
 from backend.quality.feedback.controllers import FEEDBACK_ROUTES
@@ -93,7 +92,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
     import_all_models()
     install_change_recorder()
-    install_push_listeners()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     engine = create_engine(settings)

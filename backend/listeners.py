@@ -15,12 +15,10 @@ def install_listeners() -> None:
         return
     _installed = True
     # Imported here, not at module level: the listeners import the services, which import the feed.
+    from backend.push.listeners import install_push_listeners
+    from backend.quality.feedback.listeners import install as install_feedback
     from backend.quality.loop.listeners import install as install_loop
 
-    install_loop()
-    from backend.quality.feedback.listeners import install as install_feedback
-
-    install_feedback()
-    from backend.push.listeners import install_push_listeners
-
-    install_push_listeners()
+    install_loop()  # nonconformance candidates from ratings, refused sign-offs, repeat visits
+    install_feedback()  # evaluations, callbacks and complaints from sign-offs and approvals
+    install_push_listeners()  # last: notifications for whatever the others assigned

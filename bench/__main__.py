@@ -6,14 +6,14 @@ service layer in-process (bench/inventory.py). `python -m bench media [--runs N|
 signature pipeline in-process (bench/media.py). `python -m bench jobs [--quick|--explain]` times the
 approval queue and a technician's job list over ~100,000 jobs (bench/jobs.py). `python -m bench sync
 [--quick]` starts a real server per database and times push, pull and blob upload over HTTP, next to the
-raw database's own rate for equivalent rows (bench/sync.py). `python -m bench push [--quick]` times the Web
-Push outbox delivered to a local push service that verifies and decrypts (bench/push.py). Numbers on these shared
-machines are noisy: compare rows of one run (ratios), not runs of different days.
+raw database's own rate for equivalent rows (bench/sync.py). `python -m bench push [--quick]` times the
+Web Push outbox delivered to a local push service that verifies and decrypts (bench/push.py).
+`python -m bench quality [--quick]` times the quality indicators and the management review over ~100,000
+jobs, in-process and through HTTP (bench/quality.py).
+Numbers on these shared machines are noisy: compare rows of one run (ratios), not runs of different days.
 Set FIELDQ_BENCH_DATABASE_URL (e.g. postgresql://postgres@127.0.0.1:5432/test) to add a PostgreSQL run;
 it uses a throwaway database on that server. Each suite replaces its own section of
 bench/results/latest.md and keeps the others.
-`python -m bench quality [--quick]` times the quality indicators and the management review over ~100,000
-jobs, in-process and through HTTP (bench/quality.py).
 """
 
 from __future__ import annotations
