@@ -16,7 +16,8 @@ cleanupOutdatedCaches();
 // Every in-app URL opens the precached shell; the API (and its docs) always go to the network.
 registerRoute(
   new NavigationRoute(createHandlerBoundToURL('index.html'), {
-    denylist: [/^\/api(\/|$)/],
+    // The API, and the customer's survey pages (server-rendered, no login) are never the app shell.
+    denylist: [/^\/api(\/|$)/, /^\/s\//],
   }),
 );
 
