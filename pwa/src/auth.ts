@@ -15,6 +15,7 @@ import {
 } from './db';
 import { applyLocale, resolveLocale } from './i18n';
 import { isOnline } from './net';
+import { forgetPushOnLogout } from './push';
 import { createStore } from './store';
 
 export type AuthState =
@@ -125,11 +126,13 @@ function postLogin(username: string, password: string, clientId: string): Promis
   });
 }
 
-/** Ends the login here at once; tells the server when it can be reached. */
+/** Ends the login here at once (and this device's notifications for it); tells the server when it can be reached. */
 export async function logout(): Promise<void> {
   const session = await loadSession();
   await clearSession();
   authStore.set({ status: 'anonymous' });
+  // Before the server ends the login (its access token dies with it); bounded and never throws.
+  await forgetPushOnLogout(session && session.accessExpiresAt > Date.now() ? session.accessToken : null);
   if (session) {
     try {
       await request('/api/auth/logout', { method: 'POST', body: { refresh_token: session.refreshToken } });

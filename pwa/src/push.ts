@@ -5,7 +5,7 @@
  *
  * The service worker (sw.ts) shows what arrives and opens the notification's page on a tap.
  */
-import { apiFetch } from './api';
+import { apiFetch, request } from './api';
 
 /** The server's id of this device's subscription, for unsubscribing without a listing. */
 const SUBSCRIPTION_ID_KEY = 'fieldq-push-subscription-id';
@@ -48,7 +48,8 @@ export function base64UrlToBytes(value: string): Uint8Array<ArrayBuffer> {
   return bytes;
 }
 
-function sameKey(current: ArrayBuffer | null, wanted: Uint8Array): boolean {
+/** Whether a subscription's `applicationServerKey` is the key wanted. */
+export function sameKey(current: ArrayBuffer | null, wanted: Uint8Array): boolean {
   if (!current) return false;
   const have = new Uint8Array(current);
   return have.length === wanted.length && have.every((byte, i) => byte === wanted[i]);
@@ -115,8 +116,12 @@ export async function disablePush(): Promise<void> {
   const subscription = await currentSubscription();
   let id = localStorage.getItem(SUBSCRIPTION_ID_KEY);
   if (!id && subscription) {
-    const mine = await apiFetch<SubscriptionRead[]>('/api/push/subscriptions');
-    id = mine.find((s) => s.endpoint === subscription.endpoint)?.id ?? null;
+    try {
+      const mine = await apiFetch<SubscriptionRead[]>('/api/push/subscriptions');
+      id = mine.find((s) => s.endpoint === subscription.endpoint)?.id ?? null;
+    } catch {
+      // Offline: unsubscribing below still ends it (the server deletes it on the push service's 410).
+    }
   }
   if (id) {
     try {
@@ -128,6 +133,34 @@ export async function disablePush(): Promise<void> {
   }
   localStorage.removeItem(SUBSCRIPTION_ID_KEY);
   await subscription?.unsubscribe();
+}
+
+/**
+ * At logout, never prompting and never throwing: the server forgets this device's subscription (with the
+ * ending login's access token, while it is still valid: the stored login is already gone) and the browser
+ * drops it, so no notification for the person who left arrives here and the next person chooses for
+ * themselves. Without a token or a network the browser's unsubscribe alone ends it (the push service then
+ * answers 410 and the server deletes it).
+ */
+export async function forgetPushOnLogout(accessToken: string | null, timeoutMs = 5_000): Promise<void> {
+  try {
+    const id = localStorage.getItem(SUBSCRIPTION_ID_KEY);
+    localStorage.removeItem(SUBSCRIPTION_ID_KEY);
+    if (id && accessToken) {
+      await request<void>(`/api/push/subscriptions/${encodeURIComponent(id)}`, {
+        method: 'DELETE',
+        token: accessToken,
+        timeoutMs,
+      }).catch(() => undefined);
+    }
+    if (!pushSupported()) return;
+    // getRegistration, not ready: it never waits for a service worker that may never come.
+    const registration = await navigator.serviceWorker.getRegistration();
+    const subscription = await registration?.pushManager.getSubscription();
+    await subscription?.unsubscribe();
+  } catch {
+    // Best effort: logging out never fails on this.
+  }
 }
 
 export function pushPreferences(): Promise<PushPreferences> {

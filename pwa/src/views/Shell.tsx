@@ -1,13 +1,16 @@
+import { useEffect } from 'preact/hooks';
 import { logout } from '../auth';
-import type { Session } from '../db';
+import { clientIdFor, type Session } from '../db';
 import { isMessageKey, t } from '../i18n';
 import { onlineStore } from '../net';
+import { refreshPushSubscription } from '../push';
 import { offlineReadyStore } from '../pwa';
 import { useStore } from '../store';
 import { CustodyCard } from './CustodyCard';
 import { LangSwitch } from './LangSwitch';
 import { Logo } from './Logo';
 import { NetStatus } from './NetStatus';
+import { NotificationsCard } from './NotificationsCard';
 
 export function roleLabel(role: string): string {
   const key = `role.${role}`;
@@ -23,6 +26,14 @@ export function Shell({ session }: { session: Session }) {
   const online = useStore(onlineStore);
   const offlineReady = useStore(offlineReadyStore);
   const { user } = session;
+
+  // Once per login shown (a fresh one or one restored on start): if this device is subscribed, the
+  // server hears of it again for whoever is logged in now. Never prompts; offline it waits for next time.
+  useEffect(() => {
+    void clientIdFor(user.username)
+      .then((clientId) => refreshPushSubscription(clientId))
+      .catch(() => undefined);
+  }, [user.id]);
 
   const onLogout = () => {
     if (!online && !window.confirm(t('shell.logoutOfflineConfirm'))) return;
@@ -72,6 +83,7 @@ export function Shell({ session }: { session: Session }) {
           {offlineReady && <p class="offline-ready">{t('shell.offlineReady')}</p>}
         </section>
         {(user.role === 'technician' || user.role === 'supervisor') && <CustodyCard userId={user.id} />}
+        <NotificationsCard username={user.username} />
       </main>
     </div>
   );
