@@ -6,8 +6,8 @@ A service calls ``record_event(session, event)``. Two kinds of listener:
   cause or not at all: the evaluation a sign-off's rating becomes, the callback a policy asks for, the
   notification outbox row. They run when the unit of work calls ``await settle_events(session)`` before
   it commits (the request transaction, a sync push, the demo seed); a handler may record further
-  events, which are settled in the same pass. Committing with unsettled events is a programming error
-  and refused, so no code path can silently skip them.
+  events, which are settled in the same pass. A commit that skipped the settle (a CLI command, a
+  service used directly) settles them itself, inside the commit, so no code path can skip them.
 - **After commit** (``listen``): plain callables for nudges that must never hold up or undo the change
   (logging, waking the push worker). Nothing is delivered if the transaction rolls back.
 """
@@ -22,7 +22,10 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import event
+from sqlalchemy.exc import MissingGreenlet
+from sqlalchemy.ext.asyncio import async_session
 from sqlalchemy.orm import Session
+from sqlalchemy.util import await_only
 
 log = logging.getLogger("fieldq.events")
 PENDING_EVENTS_KEY = "fieldq_pending_events"
@@ -84,16 +87,30 @@ async def settle_events(session: Any) -> None:
     await session.flush()
 
 
-def _refuse_unsettled(session: Session) -> None:
+def _settle_before_commit(session: Session) -> None:
+    """The safety net for a unit of work that commits without settling (a CLI command, an import, a
+    service used directly): its events are settled here, inside the commit, before the feed is
+    written. The async session's commit runs this hook in SQLAlchemy's greenlet, so the listeners can
+    be awaited from it (``await_only``), on the same session and transaction."""
     if session.in_nested_transaction():
         return
     pending = session.info.get(PENDING_EVENTS_KEY, [])
     unsettled = [e for e in pending[session.info.get(SETTLED_EVENTS_KEY, 0) :] if type(e) in _transactional]
-    if unsettled:
+    if not unsettled:
+        return
+    proxy = async_session(session)
+    if proxy is None:
         raise UnsettledEvents(
-            f"commit with {len(unsettled)} unsettled event(s) ({type(unsettled[0]).__name__}): "
-            "await settle_events(session) before committing"
+            f"commit with {len(unsettled)} unsettled event(s) ({type(unsettled[0]).__name__}) on a "
+            "plain Session: await settle_events(session) on an AsyncSession before committing"
         )
+    try:
+        await_only(settle_events(proxy))
+    except MissingGreenlet:
+        raise UnsettledEvents(
+            f"commit with {len(unsettled)} unsettled event(s) ({type(unsettled[0]).__name__}) outside "
+            "the async session: await settle_events(session) before committing"
+        ) from None
 
 
 def record_event(session: Any, domain_event: object) -> None:
@@ -130,7 +147,7 @@ def install_event_delivery() -> None:
     if _installed:
         return
     # First among the before_commit listeners: the feed is written after the listeners' rows exist.
-    event.listen(Session, "before_commit", _refuse_unsettled, insert=True)
+    event.listen(Session, "before_commit", _settle_before_commit, insert=True)
     event.listen(Session, "after_commit", _deliver)
     event.listen(Session, "after_transaction_end", _discard)
     _installed = True

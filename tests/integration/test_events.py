@@ -86,20 +86,42 @@ def test_settled_listeners_write_in_the_causing_transaction_and_chain(settings):
     assert made_after_commit == ["alpha"]
 
 
-def test_a_commit_with_unsettled_events_is_refused_and_writes_nothing(settings):
+def test_a_commit_that_skipped_the_settle_settles_inside_the_commit(settings):
+    """A CLI command or a service used directly commits without calling settle_events: the commit
+    runs the in-transaction listeners itself, so what they write commits with the cause."""
     made_after_commit.clear()
 
     async def work(factory):
-        with pytest.raises(UnsettledEvents, match="settle_events"):
-            async with factory() as session, session.begin():
-                session.add(Team(name="half-written", region="Events"))
-                record_event(session, TeamWanted("beta"))
         async with factory() as session, session.begin():
-            record_event(session, Unheard())  # no in-transaction listener: commits fine
+            session.add(Team(name="beta-cause", region="Events"))
+            record_event(session, TeamWanted("beta"))
+        async with factory() as session:
+            await session.begin()
+            record_event(session, TeamWanted("delta"))
+            await session.commit()  # an explicit commit too
         return await _teams(factory)
 
-    assert run(settings, work) == []
-    assert made_after_commit == []
+    assert run(settings, work) == ["beta", "beta-cause", "beta-echo", "delta", "delta-echo"]
+    assert made_after_commit == ["beta", "delta"]
+
+
+def test_a_plain_session_cannot_commit_unsettled_events(settings):
+    """Outside the async session there is no way to await the listeners: the commit is refused and
+    nothing of the transaction is written."""
+    from sqlalchemy import create_engine as create_sync_engine
+    from sqlalchemy.orm import Session
+
+    sync_url = settings.database_url.replace("+aiosqlite", "").replace("+asyncpg", "+psycopg")
+    engine = create_sync_engine(sync_url)
+    try:
+        with pytest.raises(UnsettledEvents, match="settle_events"), Session(engine) as session:
+            with session.begin():
+                session.add(Team(name="half-written", region="Events"))
+                record_event(session, TeamWanted("epsilon"))
+        with Session(engine) as session:
+            assert session.scalar(select(func.count()).select_from(Team).where(Team.region == "Events")) == 0
+    finally:
+        engine.dispose()
 
 
 def test_a_rolled_back_transaction_delivers_nothing_after_commit(settings):
