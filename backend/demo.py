@@ -269,15 +269,15 @@ def demo_steps(
     installed_units: int = DEFAULT_INSTALLED_UNITS, inventory: bool = True, jobs: bool = False
 ) -> int:
     # depots, the manager, quality, each team's supervisor and name, technicians, the quality
-    # department's policies and rules, trainings and incentives
-    people = 1 + 2 + len(TEAMS) * 2 + len(TECHNICIANS) + 2
+    # department's policies and rules
+    people = 1 + 2 + len(TEAMS) * 2 + len(TECHNICIANS) + 1
     if not inventory:
         return people
     steps = people + len(INVENTORY_STEPS) + math.ceil(installed_units / CHUNK)
     if jobs and installed_units > 0:
         from backend.jobs.demo_data import JOB_STEPS
 
-        steps += len(JOB_STEPS)
+        steps += len(JOB_STEPS) + 1  # and the trainings and incentives that go with the jobs
     return steps
 
 
@@ -374,10 +374,10 @@ async def seed_demo(
                     blob_dir=settings.data_dir / "blobs",
                     advance=advance,
                 )
-        await settle_events(session)
-        # Trainings, and rewards and penalties tied to the evaluations the jobs left behind.
-        await seed_people_demo(session, quality.id, [t.id for t in technicians], utcnow().date())
-        advance("trainings and incentives")
+                await settle_events(session)
+                # Trainings, and rewards and penalties tied to the evaluations the jobs left behind.
+                await seed_people_demo(session, quality.id, [t.id for t in technicians], utcnow().date())
+                advance("trainings and incentives")
         await settle_events(session)
         return logins, True
 
