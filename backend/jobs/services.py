@@ -193,6 +193,27 @@ class Verification:
     signature_intact: bool | None = None
 
 
+async def reserve_numbers(session: AsyncSession, name: str, count: int = 1) -> int:
+    """Reserve ``count`` numbers of the ``name`` range (job, callback, complaint, nonconformance
+    numbers); returns the first. The counter row is locked until commit, so concurrent writers get
+    different numbers on every database."""
+    await begin_write(session)
+    statement = (
+        update(Counter)
+        .where(Counter.name == name)
+        .values(value=Counter.value + count)
+        .returning(Counter.value)
+    )
+    last = (await session.execute(statement)).scalar()
+    if last is None:
+        # First use: create the row (once, even when two requests race to), then take the numbers.
+        await session.execute(
+            insert_unless_present(session, Counter.__table__, unique=["name"]).values(name=name, value=0)
+        )
+        last = (await session.execute(statement)).scalar()
+    return last - count + 1
+
+
 class JobService:
     def __init__(self, session: AsyncSession, secret_key: str, store: BlobStore | None = None) -> None:
         self.session = session
@@ -332,25 +353,8 @@ class JobService:
     # --- intake and dispatch --------------------------------------------------------------------------
 
     async def next_numbers(self, name: str, count: int = 1) -> int:
-        """Reserve ``count`` numbers of the ``name`` range; returns the first. The counter row is
-        locked until commit, so concurrent intakes get different numbers."""
-        await begin_write(self.session)
-        statement = (
-            update(Counter)
-            .where(Counter.name == name)
-            .values(value=Counter.value + count)
-            .returning(Counter.value)
-        )
-        last = (await self.session.execute(statement)).scalar()
-        if last is None:
-            # First use: create the row (once, even when two requests race to), then take the numbers.
-            await self.session.execute(
-                insert_unless_present(self.session, Counter.__table__, unique=["name"]).values(
-                    name=name, value=0
-                )
-            )
-            last = (await self.session.execute(statement)).scalar()
-        return last - count + 1
+        """Reserve ``count`` numbers of the ``name`` range; returns the first."""
+        return await reserve_numbers(self.session, name, count)
 
     @staticmethod
     def job_number(sequence: int, when: datetime) -> str:

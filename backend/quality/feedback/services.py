@@ -27,10 +27,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.auth.models import Role, User
 from backend.auth.services import CurrentUser, led_team_ids
-from backend.db import begin_write, insert_unless_present, utcnow
+from backend.db import begin_write, utcnow
 from backend.errors import Conflict, Forbidden, InvalidInput, InvalidTransition, NotFound
 from backend.events import record_event
-from backend.jobs.models import Counter, Customer, Job, JobStatus, JobType, Site
+from backend.jobs.models import Customer, Job, JobStatus, JobType, Site
+from backend.jobs.services import reserve_numbers
 from backend.quality.events import CallbackCompleted, EvaluationRecorded, QualityItemAssigned
 from backend.quality.feedback import tokens
 from backend.quality.models import (
@@ -84,17 +85,8 @@ class Page:
 
 
 async def next_number(session: AsyncSession, name: str, prefix: str) -> str:
-    """The next number of the ``name`` range as ``PREFIX-000001``; the counter row is locked until the
-    transaction ends, so concurrent writers get different numbers (JobService.next_numbers' approach)."""
-    await begin_write(session)
-    statement = update(Counter).where(Counter.name == name).values(value=Counter.value + 1)
-    last = (await session.execute(statement.returning(Counter.value))).scalar()
-    if last is None:
-        await session.execute(
-            insert_unless_present(session, Counter.__table__, unique=["name"]).values(name=name, value=0)
-        )
-        last = (await session.execute(statement.returning(Counter.value))).scalar()
-    return f"{prefix}-{last:06d}"
+    """The next number of the ``name`` range as ``PREFIX-000001``."""
+    return f"{prefix}-{await reserve_numbers(session, name):06d}"
 
 
 async def team_scope(session: AsyncSession, current: CurrentUser) -> set[UUID] | None:

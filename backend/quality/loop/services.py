@@ -14,15 +14,16 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.auth.models import Role, User
 from backend.auth.services import CurrentUser, led_team_ids
-from backend.db import begin_write, insert_unless_present, utcnow
+from backend.db import begin_write, utcnow
 from backend.errors import Conflict, DomainError, Forbidden, InvalidTransition, NotFound
 from backend.events import record_event
-from backend.jobs.models import Counter, Job, JobStatus, JobStep, Procedure
+from backend.jobs.models import Job, JobStatus, JobStep, Procedure
+from backend.jobs.services import reserve_numbers
 from backend.quality.events import QualityItemAssigned
 from backend.quality.loop import workflow
 from backend.quality.loop.workflow import Capacity, Verb, WorkflowRefused
@@ -68,22 +69,6 @@ def _refused(error: WorkflowRefused) -> DomainError:
     return Forbidden(error.message) if error.forbidden else InvalidTransition(error.message)
 
 
-async def next_number(session: AsyncSession, name: str) -> int:
-    """The next number of the ``name`` range (the ``counter`` row is locked until commit), as
-    ``JobService.next_numbers`` does for jobs; here for listeners that have only a session."""
-    await begin_write(session)
-    statement = (
-        update(Counter).where(Counter.name == name).values(value=Counter.value + 1).returning(Counter.value)
-    )
-    value = (await session.execute(statement)).scalar()
-    if value is None:
-        await session.execute(
-            insert_unless_present(session, Counter.__table__, unique=["name"]).values(name=name, value=0)
-        )
-        value = (await session.execute(statement)).scalar()
-    return int(value)
-
-
 def timeline(
     session: AsyncSession,
     nc: Nonconformance,
@@ -123,7 +108,7 @@ async def new_nonconformance(
     identified_by_id: UUID | None = None,
 ) -> Nonconformance:
     """A new nonconformance (numbered NC-000001…) and the first line of its timeline."""
-    number = await next_number(session, "nonconformance")
+    number = await reserve_numbers(session, "nonconformance")
     nc = Nonconformance(
         number=f"NC-{number:06d}",
         source=source,
