@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 from uuid import UUID
 
 from advanced_alchemy.types import DateTimeUTC
+from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel
 
 from backend.db import Entity, SyncedEntity
@@ -81,6 +83,10 @@ class Client(Entity, table=True):
     pending_gap_from: int | None = Field(default=None)
     revoked_at: datetime | None = Field(default=None, sa_type=DateTimeUTC)
     revoked_by_id: UUID | None = Field(default=None, foreign_key="user.id", ondelete="SET NULL")
+    # The latest device health report (SYNC.md 1.1, ``device`` on push and pull) as the phone sent it,
+    # and when the server stored it: the supervisors' early warning of a stuck outbox or a full disk.
+    health: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    health_received_at: datetime | None = Field(default=None, sa_type=DateTimeUTC)
 
 
 class AuthSession(Entity, table=True):

@@ -34,6 +34,10 @@ NewPassword = Annotated[str, Meta(min_length=PASSWORD_MIN, max_length=PASSWORD_M
 Locale = Literal["en", "zh-CN"]
 TeamName = Annotated[str, Meta(pattern=NAME_PATTERN, max_length=TEAM_NAME_MAX)]
 Region = Annotated[str, Meta(pattern=SINGLE_LINE_PATTERN, max_length=REGION_MAX)]
+# A client's version string: short, one line, no NUL (PostgreSQL refuses it in text).
+AppVersion = Annotated[str, Meta(max_length=40, pattern=SINGLE_LINE_PATTERN)]
+# A count a phone reports (items, bytes): JSON-safe integers only.
+DeviceCount = Annotated[int, Meta(ge=0, le=2**53)]
 
 
 class Request(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -46,7 +50,7 @@ class LoginRequest(Request):
     password: Annotated[str, Meta(min_length=1, max_length=PASSWORD_MAX)]
     # Additive to SYNC.md: a client may register its device with its first login.
     client_id: UUID | None = None
-    app_version: Annotated[str, Meta(max_length=40, pattern=SINGLE_LINE_PATTERN)] = ""
+    app_version: AppVersion = ""
 
 
 class RefreshRequest(Request):
@@ -143,6 +147,32 @@ class TeamUpdate(Request):
     supervisor_ids: list[UUID] | msgspec.UnsetType = msgspec.UNSET
 
 
+class DeviceReport(Request):
+    """SYNC.md 1.1, device health: what a phone says about itself with a push or a pull. Every field is
+    optional; the report is kept as sent (the fields it names), the latest per client."""
+
+    app_version: AppVersion | msgspec.UnsetType = msgspec.UNSET
+    outbox_pending: DeviceCount | msgspec.UnsetType = msgspec.UNSET
+    oldest_pending_at: Annotated[datetime, Meta(tz=True)] | msgspec.UnsetType | None = msgspec.UNSET
+    blobs_pending: DeviceCount | msgspec.UnsetType = msgspec.UNSET
+    storage_used: DeviceCount | msgspec.UnsetType = msgspec.UNSET
+    storage_quota: DeviceCount | msgspec.UnsetType = msgspec.UNSET
+    persisted: bool | msgspec.UnsetType | None = msgspec.UNSET
+
+
+class DeviceHealth(msgspec.Struct, kw_only=True):
+    """The latest device report of a client (null fields: not reported), and when it arrived."""
+
+    app_version: str | None = None
+    outbox_pending: int | None = None
+    oldest_pending_at: datetime | None = None
+    blobs_pending: int | None = None
+    storage_used: int | None = None
+    storage_quota: int | None = None
+    persisted: bool | None = None
+    received_at: datetime
+
+
 class DeviceRead(msgspec.Struct, kw_only=True):
     id: UUID
     user_id: UUID
@@ -157,3 +187,5 @@ class DeviceRead(msgspec.Struct, kw_only=True):
     # A push skipped mutation ids from here on: the phone has work the server has not seen yet.
     pending_gap_from: int | None = None
     revoked_at: datetime | None
+    # SYNC.md 1.1: the latest health report the phone sent with a push or a pull; null: never reported.
+    health: DeviceHealth | None = None

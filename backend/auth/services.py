@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 from uuid import UUID, uuid4
 
 import msgspec
@@ -31,7 +32,9 @@ from backend.auth.models import (
     User,
 )
 from backend.auth.schemas import (
+    DeviceHealth,
     DeviceRead,
+    DeviceReport,
     LoginUser,
     PasswordResetResult,
     TeamCreate,
@@ -708,6 +711,31 @@ class DeviceService:
         return _device_read(client, username)
 
 
+def health_report(device: DeviceReport) -> dict[str, Any]:
+    """A device report as a client row keeps it (``Client.health``): the fields the phone named, in
+    JSON types, as sent."""
+    return msgspec.to_builtins(device)
+
+
+def reported_app_version(app_version: str, device: DeviceReport | None) -> str:
+    """The version a sync request reports: its own ``app_version``, else its device report's."""
+    if app_version or device is None or device.app_version is msgspec.UNSET:
+        return app_version
+    return device.app_version
+
+
+def _device_health(client: Client) -> DeviceHealth | None:
+    if client.health is None or client.health_received_at is None:
+        return None
+    try:
+        return msgspec.convert(
+            {**client.health, "received_at": client.health_received_at}, DeviceHealth, strict=False
+        )
+    except msgspec.ValidationError:
+        # Kept by an older or newer server in another shape: the device list still answers.
+        return DeviceHealth(received_at=client.health_received_at)
+
+
 def _device_read(client: Client, username: str) -> DeviceRead:
     return DeviceRead(
         id=client.id,
@@ -722,4 +750,5 @@ def _device_read(client: Client, username: str) -> DeviceRead:
         last_pull_at=client.last_pull_at,
         pending_gap_from=client.pending_gap_from,
         revoked_at=client.revoked_at,
+        health=_device_health(client),
     )

@@ -17,7 +17,8 @@ from msgspec import Meta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.auth.guards import ANY_ROLE, STAFF
-from backend.auth.services import CurrentUser
+from backend.auth.schemas import AppVersion, DeviceReport
+from backend.auth.services import CurrentUser, reported_app_version
 from backend.db import begin_snapshot
 from backend.errors import error_responses
 from backend.inventory import schemas as inventory_schemas
@@ -50,7 +51,9 @@ class PullRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     client_id: UUID
     cursor: Annotated[str, Meta(max_length=400)] | None = None
     limit: Annotated[int, Meta(ge=1, le=MAX_LIMIT)] = MAX_LIMIT
-    app_version: Annotated[str, Meta(max_length=40)] = ""
+    app_version: AppVersion = ""
+    # SYNC.md 1.1: the phone's health, noted after the page is read (``note_pull``).
+    device: DeviceReport | None = None
 
 
 class PullResponse(msgspec.Struct, kw_only=True):
@@ -157,13 +160,18 @@ class SyncController(Controller):
         pulls: NamedDependency[PullService],
     ) -> PullResponse:
         check_protocol(data.protocol)
-        client = await client_for(db_session, request.user, data.client_id, app_version=data.app_version)
+        client = await client_for(
+            db_session,
+            request.user,
+            data.client_id,
+            app_version=reported_app_version(data.app_version, data.device),
+        )
         # The page is read in one snapshot of its own (after a new client's registration commits);
         # the pull is noted afterwards, without ever holding the page up.
         await begin_snapshot(db_session)
         page = await pulls.pull(request.user, client, data.cursor, data.limit)
         await db_session.commit()
-        await note_pull(db_session, client)
+        await note_pull(db_session, client, data.device)
         return PullResponse(
             cursor=page.cursor,
             has_more=page.has_more,

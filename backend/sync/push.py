@@ -22,7 +22,8 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.auth.models import Client
-from backend.auth.services import CurrentUser, bind_client
+from backend.auth.schemas import AppVersion, DeviceReport
+from backend.auth.services import CurrentUser, bind_client, health_report, reported_app_version
 from backend.db import begin_write, queue_insert, utcnow
 from backend.errors import Conflict, DomainError, Forbidden, NotFound
 from backend.events import settle_events
@@ -69,7 +70,9 @@ class PushRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     protocol: int
     client_id: UUID
     mutations: list[PushedMutation]
-    app_version: Annotated[str, Meta(max_length=40)] = ""
+    app_version: AppVersion = ""
+    # SYNC.md 1.1: the phone's health, kept (the latest per client) for the supervisors' device list.
+    device: DeviceReport | None = None
 
 
 @dataclass
@@ -108,14 +111,30 @@ async def client_for(
     return client
 
 
+def note_device(client: Client, device: DeviceReport | None) -> None:
+    """Keep a push's device report on its (locked) client row, committed with the push."""
+    if device is not None:
+        client.health = health_report(device)
+        client.health_received_at = utcnow()
+
+
 PULL_NOTE_INTERVAL = timedelta(seconds=60)
 
 
-async def note_pull(session: AsyncSession, client: Client) -> None:
-    """Remember when the device last pulled (the supervisors' device list), at most once a minute and
-    never at the cost of the pull: a writer holding SQLite's lock (an import) makes this a no-op."""
+async def note_pull(session: AsyncSession, client: Client, device: DeviceReport | None = None) -> None:
+    """Remember when the device last pulled and what it reported about itself (the supervisors' device
+    list): the time at most once a minute, a report when it differs from the one kept (or with the
+    time). Never at the cost of the pull: a writer holding SQLite's lock (an import) makes this a
+    no-op."""
     now = utcnow()
-    if client.last_pull_at is not None and now - client.last_pull_at < PULL_NOTE_INTERVAL:
+    values: dict[str, Any] = {}
+    if client.last_pull_at is None or now - client.last_pull_at >= PULL_NOTE_INTERVAL:
+        values.update(last_pull_at=now, last_seen_at=now)
+    if device is not None:
+        health = health_report(device)
+        if values or health != client.health:
+            values.update(health=health, health_received_at=now)
+    if not values:
         return
     sqlite = session.bind.dialect.name == "sqlite"
     connection = await session.connection()
@@ -124,9 +143,7 @@ async def note_pull(session: AsyncSession, client: Client) -> None:
     try:
         if sqlite:
             await connection.exec_driver_sql("PRAGMA busy_timeout=200")
-        await session.execute(
-            update(Client).where(Client.id == client.id).values(last_pull_at=now, last_seen_at=now)
-        )
+        await session.execute(update(Client).where(Client.id == client.id).values(**values))
         await session.commit()
     except OperationalError:
         await session.rollback()
@@ -187,8 +204,9 @@ class PushService:
             request.client_id,
             first_mutation_id=first,
             lock=True,
-            app_version=request.app_version,
+            app_version=reported_app_version(request.app_version, request.device),
         )
+        note_device(client, request.device)
         # The mutations act as this installation, whatever device the access token was issued to.
         self._as_client = dataclasses.replace(current, client_id=client.id)
         last = client.last_mutation_id
