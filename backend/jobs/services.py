@@ -143,6 +143,20 @@ def _jsonable(value: Any) -> Any:
 
 
 @dataclass
+class MergedUpdate:
+    """What a sync ``job.update`` did: the job, the fields that kept the server's value
+    (``overridden``) and the fields the caller's role may not change (``refused``)."""
+
+    job: Job
+    overridden: list[str]
+    refused: list[str]
+
+
+def _owner_of(field_name: str) -> str:
+    return "a supervisor" if field_name in SUPERVISOR_FIELDS else "the assigned technician"
+
+
+@dataclass
 class Geo:
     lat: float
     lon: float
@@ -696,7 +710,7 @@ class JobService:
                 field="base_version",
                 code="CONCURRENT_UPDATE",
             )
-        kind = await self._check_editable(job, current, changes)
+        kind, _ = await self._check_editable(job, current, changes)
         await self._apply_changes(job, current, changes, kind)
         return job
 
@@ -718,9 +732,13 @@ class JobService:
             self._set(job, current, name, value.strip() if isinstance(value, str) else value, kind=kind)
         await self.session.flush()
 
-    async def _check_editable(self, job: Job, current: CurrentUser, changes: dict[str, Any]) -> str:
+    async def _check_editable(
+        self, job: Job, current: CurrentUser, changes: dict[str, Any], *, partial: bool = False
+    ) -> tuple[str, list[str]]:
         """Whether ``current`` may change these fields of the job now; returns how the change is
-        recorded (an edit, or an amendment of a returned job's record)."""
+        recorded (an edit, or an amendment of a returned job's record) and the fields refused. A field
+        another role owns refuses the whole edit, unless ``partial`` (a sync ``job.update``: the phone's
+        other facts are kept) and some field is left to apply."""
         capacity = await self.capacity(job, current)
         owned = (
             SUPERVISOR_FIELDS
@@ -729,10 +747,9 @@ class JobService:
             if capacity == Capacity.assignee
             else ()
         )
-        for name in changes:
-            if name not in owned:
-                owner = "a supervisor" if name in SUPERVISOR_FIELDS else "the assigned technician"
-                raise Forbidden(f"{name} is edited by {owner}", field=name)
+        refused = [name for name in changes if name not in owned]
+        if refused and (not partial or len(refused) == len(changes)):
+            raise Forbidden(f"{refused[0]} is edited by {_owner_of(refused[0])}", field=refused[0])
         if capacity == Capacity.lead and job.status not in (
             JobStatus.new,
             JobStatus.assigned,
@@ -742,37 +759,51 @@ class JobService:
         ):
             raise RecordLocked(f"the job is {job.status}; its plan can no longer change")
         if capacity == Capacity.assignee:
-            return await self._open_record_kind(job)
-        return "edit"
+            return await self._open_record_kind(job), refused
+        return "edit", refused
 
     async def merge_update(
         self, current: CurrentUser, job_id: UUID, changes: dict[str, Any], *, base_version: int
-    ) -> tuple[Job, list[str]]:
-        """An edit made offline against ``base_version`` (SYNC.md, ``job.update``): a three-way merge per
-        field. A field nobody else changed since the base is applied. A field the server also changed
-        keeps the server's value when it is supervisor-owned, and takes the phone's value when it is
-        technician-owned; either way the losing value is kept in the history (a ``merge_lost`` row).
-        Returns the job and the fields that kept the server's value."""
+    ) -> MergedUpdate:
+        """An edit made offline against ``base_version`` (SYNC.md, ``job.update``). A field the caller's
+        role does not own is refused, not applied, and its value kept in the history (a ``refused``
+        row); the rest is merged three-way per field. A field nobody else changed since the base is
+        applied. A field the server also changed keeps the server's value when it is
+        supervisor-owned, and takes the phone's value when it is technician-owned; either way the
+        losing value is kept in the history (a ``merge_lost`` row)."""
         job = await self.visible_job(job_id, current, lock=True)
         if base_version > job.version:
             raise InvalidInput(
                 f"base_version {base_version} is ahead of the job (version {job.version})",
                 field="base_version",
             )
-        # Refused as a whole when the caller may not make these edits now (a plan that is closed, a
-        # signed record, a field another role owns), contested or not.
-        kind = await self._check_editable(job, current, changes)
+        # Refused as a whole when the caller may make none of these edits now (a plan that is closed, a
+        # signed record, only fields another role owns), contested or not.
+        kind, refused = await self._check_editable(job, current, changes, partial=True)
+        for name in refused:
+            value = changes[name]
+            self._history(
+                job,
+                current,
+                name,
+                getattr(job, name, None),
+                value.strip() if isinstance(value, str) else value,
+                kind="refused",
+                note=f"{name} is edited by {_owner_of(name)}; the value sent is kept here, not applied",
+            )
+        mine = {name: value for name, value in changes.items() if name not in refused}
         contested = set()
-        if base_version < job.version and changes:
+        if base_version < job.version and mine:
             # Changed since the phone's version from anywhere but this phone: its own later edits (from
-            # this or an earlier push) are its side of the merge, not the server's.
+            # this or an earlier push) are its side of the merge, not the server's. Values kept but
+            # never applied (merge_lost, refused) changed nothing.
             contested = set(
                 await self.session.scalars(
                     select(JobHistory.field).where(
                         JobHistory.job_id == job.id,
                         JobHistory.job_version > base_version,
-                        JobHistory.field.in_(list(changes)),
-                        JobHistory.kind != "merge_lost",
+                        JobHistory.field.in_(list(mine)),
+                        JobHistory.kind.not_in(("merge_lost", "refused")),
                         JobHistory.client_id.is_distinct_from(current.client_id)
                         if current.client_id is not None
                         else true(),
@@ -781,7 +812,7 @@ class JobService:
             )
         applied: dict[str, Any] = {}
         overridden: list[str] = []
-        for name, value in changes.items():
+        for name, value in mine.items():
             value = value.strip() if isinstance(value, str) else value
             server_value = getattr(job, name, None)
             if name in contested and value != server_value:
@@ -808,7 +839,7 @@ class JobService:
                 )
             applied[name] = value
         await self._apply_changes(job, current, applied, kind)
-        return job, overridden
+        return MergedUpdate(job=job, overridden=overridden, refused=refused)
 
     # --- the work record ------------------------------------------------------------------------------
 

@@ -42,7 +42,8 @@ class PushResponse(msgspec.Struct, kw_only=True):
     last_mutation_id: int
     write_checkpoint: str
     # Per mutation: {"id", "status": applied|merged|rejected|duplicate|blocked, "version"?,
-    # "overridden_fields"?, "exception_id"?, "code"?, "message"?, "field"?, "blob"?, "result"?}
+    # "overridden_fields"?, "refused_fields"?, "exception_id"?, "code"?, "message"?, "field"?, "blob"?,
+    # "result"?}
     results: list[dict[str, Any]]
 
 

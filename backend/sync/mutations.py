@@ -1,7 +1,7 @@
 """The v1 mutation catalog (SYNC.md, Mutations): each name, its arguments, and the domain service call
 it makes. The services are the same ones the REST API calls; no rule lives here twice. A mutator
-returns what the push answers for it: ``applied`` or ``merged`` (with ``overridden_fields`` or
-``exception_id``), and the record's version where there is one."""
+returns what the push answers for it: ``applied`` or ``merged`` (with ``overridden_fields``,
+``refused_fields`` or ``exception_id``), and the record's version where there is one."""
 
 from __future__ import annotations
 
@@ -162,6 +162,8 @@ class Outcome:
     status: str = "applied"  # or "merged"
     version: int | None = None
     overridden_fields: list[str] | None = None
+    # job.update (SYNC.md 1.1): fields the caller's role may not change, kept in the job's history.
+    refused_fields: list[str] | None = None
     exception_ids: list[UUID] | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -170,6 +172,8 @@ class Outcome:
             out["version"] = self.version
         if self.overridden_fields:
             out["overridden_fields"] = self.overridden_fields
+        if self.refused_fields:
+            out["refused_fields"] = self.refused_fields
         if self.exception_ids:
             out["exception_id"] = str(self.exception_ids[0])
             out["exception_ids"] = [str(e) for e in self.exception_ids]
@@ -275,12 +279,15 @@ async def job_update(ctx: MutationContext, args: UpdateArgs) -> Outcome:
     }
     if not changes:
         raise InvalidInput("fields names nothing to change", field="fields")
-    job, overridden = await ctx.jobs.merge_update(
-        ctx.current, args.job_id, changes, base_version=args.base_version
-    )
-    if overridden:
-        return Outcome("merged", version=job.version, overridden_fields=overridden)
-    return Outcome(version=job.version)
+    merged = await ctx.jobs.merge_update(ctx.current, args.job_id, changes, base_version=args.base_version)
+    if merged.overridden or merged.refused:
+        return Outcome(
+            "merged",
+            version=merged.job.version,
+            overridden_fields=merged.overridden,
+            refused_fields=merged.refused,
+        )
+    return Outcome(version=merged.job.version)
 
 
 async def job_step(ctx: MutationContext, args: StepArgs) -> Outcome:
