@@ -73,6 +73,9 @@ class PullResponse(msgspec.Struct, kw_only=True):
 
 class ReapplyRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     note: Annotated[str, Meta(max_length=1000)] = ""
+    # SYNC.md 1.1: corrected args, applied instead of the kept ones (checked as a push checks them);
+    # the exception keeps the original beside them.
+    args: dict[str, Any] | None = None
 
 
 class ReapplyResponse(msgspec.Struct, kw_only=True):
@@ -196,9 +199,12 @@ class ExceptionReapplyController(Controller):
         status_code=HTTP_200_OK,
         summary="Apply a rejected mutation again, as its technician, now that its cause is fixed",
         description=(
-            "For `rejected` and `duplicate_signoff` exceptions. When the mutation now applies, the "
-            "exception is resolved as `corrected`; when it is still refused, 409 names why and the "
-            "exception stays open."
+            "For `rejected` and `duplicate_signoff` exceptions. `args`, when given, are corrected "
+            "args applied instead of the kept ones (checked as a push checks them: 400 `INVALID_ARGS` "
+            "naming the field; the ids of the records the mutation creates stay as the phone made "
+            "them, 422); the exception's `mutation` keeps the original with the correction beside it "
+            "under `corrected`. When the mutation now applies, the exception is resolved as "
+            "`corrected`; when it is still refused, 409 names why and the exception stays open."
         ),
         responses=error_responses(401, 403, 404, 409, 413, 422),
     )
@@ -210,7 +216,10 @@ class ExceptionReapplyController(Controller):
         data: JSONBody[ReapplyRequest | None] = None,
     ) -> ReapplyResponse:
         exception, result = await reapplies.reapply(
-            request.user, exception_id, note=(data.note.strip() if data else "")
+            request.user,
+            exception_id,
+            note=(data.note.strip() if data else ""),
+            args=data.args if data else None,
         )
         return ReapplyResponse(exception=exception_read(exception), result=result)
 

@@ -10,6 +10,7 @@ waiting for an image stops the batch (``blocked``) without moving ``last_mutatio
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any
@@ -386,8 +387,13 @@ def _sync_code(error: DomainError) -> str:
 
 
 def _field_of(message: str) -> str | None:
-    for marker in ("at `$.", "field `"):
-        if marker in message:
-            rest = message.split(marker, 1)[1]
-            return rest.split("`", 1)[0] or None
-    return None
+    """The field a msgspec error names: its path (``at `$.fields.priority```), with the unknown or
+    missing field's own name after the path of the object that holds it."""
+    at = _ERROR_PATH.search(message)
+    named = _NAMED_FIELD.match(message)
+    parts = (at.group(1) if at else "", named.group(1) if named else "")
+    return ".".join(part for part in parts if part) or None
+
+
+_ERROR_PATH = re.compile(r" - at `\$\.?([^`]*)`$")
+_NAMED_FIELD = re.compile(r"^Object (?:contains unknown|missing required) field `([^`]+)`")
