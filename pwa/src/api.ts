@@ -172,6 +172,32 @@ export async function apiFetch<T>(path: string, options: Omit<RequestOptions, 't
   }
 }
 
+/** An authenticated GET of an image (an attachment's thumbnail): `<img>` cannot send the bearer token. */
+export async function apiFetchBlob(path: string): Promise<Blob> {
+  const token = await currentAccessToken();
+  let response: Response;
+  try {
+    response = await fetch(path, { headers: { Authorization: `Bearer ${token}` }, credentials: 'same-origin' });
+  } catch (error) {
+    throw new OfflineError(`no answer from ${path}: ${String((error as Error)?.message ?? error)}`);
+  }
+  if (!response.ok) throw await parseError(response);
+  return response.blob();
+}
+
+/** A valid access token (refreshed first when it is about to expire), for calls made outside `fetch` (XHR uploads). */
+export async function currentAccessToken(): Promise<string> {
+  const tokens = await requireBinding().tokens();
+  if (!tokens) throw new ApiError(401, 'NOT_LOGGED_IN', 'not logged in');
+  if (tokens.accessExpiresAt - EXPIRY_MARGIN_MS <= Date.now()) return refreshTokens(tokens.accessToken);
+  return tokens.accessToken;
+}
+
+/** The binding's reaction to a response that ends the login (a revoked device), for XHR callers. */
+export async function endLogin(error: ApiError): Promise<void> {
+  await requireBinding().ended(error);
+}
+
 /**
  * Trades the refresh token for a new pair and returns the new access token.
  * Concurrent callers share one refresh. `staleAccessToken` is the token the

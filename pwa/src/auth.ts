@@ -20,8 +20,11 @@ import { createStore } from './store';
 
 export type AuthState =
   | { status: 'loading' }
-  | { status: 'anonymous'; notice?: 'sessionEnded' }
+  | { status: 'anonymous'; notice?: LoginNotice }
   | { status: 'signedIn'; session: Session };
+
+/** Why the login screen is shown again: the login ran out, or this phone was blocked (lost or stolen). */
+export type LoginNotice = 'sessionEnded' | 'deviceRevoked';
 
 export const authStore = createStore<AuthState>({ status: 'loading' });
 
@@ -56,9 +59,10 @@ const binding: AuthBinding = {
       await publishStoredSession();
     }
   },
-  async ended() {
+  async ended(error) {
     await clearSession();
-    authStore.set({ status: 'anonymous', notice: 'sessionEnded' });
+    const revoked = error.status === 403 && error.code === 'CLIENT_REVOKED';
+    authStore.set({ status: 'anonymous', notice: revoked ? 'deviceRevoked' : 'sessionEnded' });
   },
 };
 

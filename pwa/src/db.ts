@@ -46,11 +46,33 @@ export interface PrefRecord {
   value: string;
 }
 
+/** What the server answered for one mutation (docs/SYNC.md, Push). */
+export interface MutationResult {
+  id: number;
+  status: 'applied' | 'merged' | 'rejected' | 'duplicate' | 'blocked';
+  version?: number;
+  overridden_fields?: string[];
+  refused_fields?: string[];
+  exception_id?: string;
+  code?: string;
+  message?: string;
+  field?: string;
+  blob?: string;
+  /** For `duplicate`: the result stored when the mutation was first processed. */
+  result?: Omit<MutationResult, 'id' | 'result'> & { id?: number };
+}
+
 /**
- * A domain mutation waiting for `POST /api/sync/v1/push` (docs/SYNC.md).
- * Declared now so the schema is stable; outbox.ts (a later issue) fills and
- * drains it. `seq` is local insertion order (first in, first out); `id` is the
- * protocol's per-client mutation counter (1, 2, 3, … with no gaps).
+ * Where an outbox entry stands. `queued`: not yet sent; `sent`: in a push whose answer has not
+ * come back (a lost answer is sent again and comes back `duplicate`); `blocked`: waits for a blob;
+ * the rest are the server's final answers.
+ */
+export type OutboxState = 'queued' | 'sent' | 'applied' | 'merged' | 'rejected' | 'blocked' | 'duplicate';
+
+/**
+ * A domain mutation recorded on this phone (docs/SYNC.md). `seq` is local insertion order; `id` is
+ * the protocol's per-client mutation counter (1, 2, 3, … with no gaps), given in the same Dexie
+ * transaction that adds the entry. sync/outbox.ts is the only writer.
  */
 export interface OutboxEntry {
   seq?: number;
@@ -59,9 +81,59 @@ export interface OutboxEntry {
   name: string;
   args: Record<string, unknown>;
   client_time: string;
+  state: OutboxState;
+  /** The job the mutation is about, when there is one (the screens' overlay looks it up by this). */
+  jobId?: string;
+  /** Every record id the args name: a record the pull deletes stays (pinned) while an entry names it. */
+  refs: string[];
+  /** Blobs (sha256) the mutation names: uploaded before it is pushed. */
+  blobs: string[];
+  createdAt: number;
+  attempts: number;
+  /** Words naming the subject (a job's number) that outlive its records, for the waiting screen. */
+  label?: string;
+  result?: MutationResult;
+  /** The push's write_checkpoint: once a pull reaches it, the pulled records contain this entry's effects. */
+  checkpoint?: string;
+  /** Rejected or merged entries wait in "Needs attention" until the technician has seen them (1). */
+  seen?: 0 | 1;
 }
 
-/** Small key/value state: the sync cursor and write checkpoint later. */
+/** A record of the pulled scope: `entity` and `id` as the change feed names them, `data` as sent. */
+export interface SyncedRecord {
+  entity: string;
+  id: string;
+  version: number;
+  data: Record<string, unknown>;
+  /** For a job's own records (steps, logs, attachments, sign-off, approval): the job, indexed. */
+  jobId?: string;
+  /** The pull deleted it while the outbox still named it: kept readable until those entries are final. */
+  pinned?: 1;
+}
+
+/**
+ * A photo or signature taken on this phone, content-addressed. The original bytes stay (their EXIF
+ * time and place are evidence the server reads); a small JPEG thumbnail is made for the screens.
+ */
+export interface BlobRecord {
+  sha256: string;
+  clientId: string;
+  type: string;
+  size: number;
+  bytes: ArrayBuffer;
+  thumb?: ArrayBuffer;
+  createdAt: number;
+  state: 'pending' | 'uploaded' | 'failed';
+  /** Bytes acknowledged by the last upload attempt (progress). */
+  sent: number;
+  error?: string;
+  uploadedAt?: number;
+  jobId?: string;
+  /** A photo taken for a step that has no result yet: it joins the step's `job.step` when recorded. */
+  draftStepId?: string;
+}
+
+/** Small key/value state: sync cursors, mutation counters, the last sync. */
 export interface MetaRecord {
   key: string;
   value: unknown;
@@ -73,6 +145,8 @@ export class FieldQDB extends Dexie {
   prefs!: EntityTable<PrefRecord, 'key'>;
   outbox!: EntityTable<OutboxEntry, 'seq'>;
   meta!: EntityTable<MetaRecord, 'key'>;
+  records!: Dexie.Table<SyncedRecord, [string, string]>;
+  blobs!: EntityTable<BlobRecord, 'sha256'>;
 
   constructor(name = 'fieldq') {
     super(name);
@@ -83,6 +157,12 @@ export class FieldQDB extends Dexie {
       prefs: 'key',
       outbox: '++seq, id',
       meta: 'key',
+    });
+    // v2: the sync client. The pulled scope, the outbox's states and the photo queue.
+    this.version(2).stores({
+      outbox: '++seq, id, [clientId+id], clientId, jobId, state',
+      records: '[entity+id], entity, [entity+jobId], pinned',
+      blobs: 'sha256, state, clientId, jobId',
     });
   }
 }

@@ -1,4 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
+import type { LoginNotice } from '../auth';
 import { login } from '../auth';
 import { t } from '../i18n';
 import { onlineStore } from '../net';
@@ -8,7 +9,7 @@ import { loginErrorMessage, type LoginErrorMessage } from './loginError';
 import { Logo } from './Logo';
 import { NetStatus } from './NetStatus';
 
-export function Login({ notice }: { notice?: 'sessionEnded' }) {
+export function Login({ notice }: { notice?: LoginNotice }) {
   const online = useStore(onlineStore);
   const [username, setUsername] = useState('');
   const [password, setPassword] = useState('');
@@ -66,6 +67,11 @@ export function Login({ notice }: { notice?: 'sessionEnded' }) {
         </div>
         <h1 class="login-title">{t('login.title')}</h1>
         {notice === 'sessionEnded' && !error && <p class="notice">{t('login.sessionEnded')}</p>}
+        {notice === 'deviceRevoked' && !error && (
+          <p class="notice notice-danger" data-testid="login-revoked">
+            {t('login.deviceRevoked')}
+          </p>
+        )}
         <form data-testid="login-form" class="form" onSubmit={onSubmit}>
           <label class="field">
             <span class="field-label">{t('login.username')}</span>

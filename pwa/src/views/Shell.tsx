@@ -1,16 +1,31 @@
 import { useEffect } from 'preact/hooks';
+import { lazy, LocationProvider, Route, Router } from 'preact-iso';
 import { logout } from '../auth';
+import { useLive } from '../data/live';
+import { pendingCount } from '../data/queries';
 import { clientIdFor, type Session } from '../db';
 import { isMessageKey, t } from '../i18n';
 import { onlineStore } from '../net';
 import { refreshPushSubscription } from '../push';
 import { offlineReadyStore } from '../pwa';
 import { useStore } from '../store';
+import { clientStore, startSync, stopSync, syncStatusStore } from '../sync/engine';
+import { forgetRecords } from '../sync/pull';
+import { Today } from './tech/Today';
 import { CustodyCard } from './CustodyCard';
 import { LangSwitch } from './LangSwitch';
 import { Logo } from './Logo';
 import { NetStatus } from './NetStatus';
 import { NotificationsCard } from './NotificationsCard';
+
+// Every screen but the technician's first loads with its route.
+const JobScreen = lazy(() => import('./tech/Job'));
+const ProcedureScreen = lazy(() => import('./tech/Procedure'));
+const PartsScreen = lazy(() => import('./tech/Parts'));
+const WaitingScreen = lazy(() => import('./tech/Waiting'));
+
+/** Roles whose phone keeps a synced scope and an outbox (docs/SYNC.md). */
+const SYNCING_ROLES = new Set(['technician']);
 
 export function roleLabel(role: string): string {
   const key = `role.${role}`;
@@ -35,9 +50,24 @@ export function Shell({ session }: { session: Session }) {
       .catch(() => undefined);
   }, [user.id]);
 
-  const onLogout = () => {
+  const syncing = SYNCING_ROLES.has(user.role);
+  const clientId = useStore(clientStore);
+  useEffect(() => {
+    if (!syncing) return undefined;
+    void startSync(user);
+    return () => stopSync();
+  }, [user.id, syncing]);
+
+  const counts = useLive(() => (clientId ? pendingCount(clientId) : Promise.resolve({ pending: 0, attention: 0 })), [clientId]);
+
+  const onLogout = async () => {
     if (!online && !window.confirm(t('shell.logoutOfflineConfirm'))) return;
-    void logout();
+    // What waits to sync stays on this phone for the same user; say so before signing out.
+    const waiting = clientId ? (await pendingCount(clientId)).pending : 0;
+    if (waiting > 0 && !window.confirm(t('shell.logoutPendingConfirm', { count: waiting }))) return;
+    stopSync();
+    await forgetRecords();
+    await logout();
   };
 
   return (
@@ -48,7 +78,7 @@ export function Shell({ session }: { session: Session }) {
             <Logo size={32} />
             <span class="brand-name">{t('app.name')}</span>
           </div>
-          <button type="button" class="btn btn-ghost" data-testid="logout" onClick={onLogout}>
+          <button type="button" class="btn btn-ghost" data-testid="logout" onClick={() => void onLogout()}>
             {t('shell.logout')}
           </button>
         </div>
@@ -75,16 +105,87 @@ export function Shell({ session }: { session: Session }) {
         </div>
       )}
 
-      <main class="content">
-        <section class="card welcome">
-          <h1>{t('welcome.hello', { name: user.display_name })}</h1>
-          <p class="welcome-next">{welcomeText(user.role)}</p>
-          {user.must_change_password && <p class="notice">{t('shell.mustChangePassword')}</p>}
-          {offlineReady && <p class="offline-ready">{t('shell.offlineReady')}</p>}
-        </section>
-        {(user.role === 'technician' || user.role === 'supervisor') && <CustodyCard userId={user.id} />}
-        <NotificationsCard username={user.username} />
-      </main>
+      <LocationProvider>
+        <main class="content">
+          {syncing && clientId ? (
+            <Router>
+              <Route path="/" component={() => <TechHome clientId={clientId} session={session} offlineReady={offlineReady} />} />
+              <Route path="/jobs/:id" component={({ id }: { id: string }) => <JobScreen clientId={clientId} id={id} />} />
+              <Route path="/jobs/:id/steps" component={({ id }: { id: string }) => <ProcedureScreen clientId={clientId} id={id} />} />
+              <Route path="/jobs/:id/parts" component={({ id }: { id: string }) => <PartsScreen clientId={clientId} id={id} userId={user.id} />} />
+              <Route path="/sync" component={() => <WaitingScreen clientId={clientId} />} />
+              <Route default component={() => <TechHome clientId={clientId} session={session} offlineReady={offlineReady} />} />
+            </Router>
+          ) : syncing ? (
+            <section data-testid="today" data-state="loading" />
+          ) : (
+            <OfficeHome session={session} offlineReady={offlineReady} />
+          )}
+        </main>
+        {syncing && <BottomNav pending={counts?.pending ?? 0} attention={counts?.attention ?? 0} />}
+      </LocationProvider>
     </div>
+  );
+}
+
+function SyncBadge() {
+  const status = useStore(syncStatusStore);
+  return (
+    <span class={`sync-badge ${status.running ? 'is-running' : ''}`} data-testid="sync-badge" data-running={status.running ? '1' : '0'} data-problem={status.problem ?? ''}>
+      {status.running ? t('waiting.syncing') : ''}
+    </span>
+  );
+}
+
+function BottomNav({ pending, attention }: { pending: number; attention: number }) {
+  return (
+    <nav class="bottom-nav" aria-label={t('nav.label')}>
+      <a href="/" data-testid="nav-today">
+        {t('nav.today')}
+      </a>
+      <a href="/sync" data-testid="nav-waiting">
+        {t('nav.waiting')}
+        {pending > 0 && (
+          <span class="badge" data-testid="nav-pending">
+            {pending}
+          </span>
+        )}
+        {attention > 0 && (
+          <span class="badge badge-danger" data-testid="nav-attention">
+            {attention}
+          </span>
+        )}
+      </a>
+      <SyncBadge />
+    </nav>
+  );
+}
+
+function TechHome({ clientId, session, offlineReady }: { clientId: string; session: Session; offlineReady: boolean }) {
+  const { user } = session;
+  return (
+    <>
+      {user.must_change_password && <p class="notice">{t('shell.mustChangePassword')}</p>}
+      <Today clientId={clientId} userId={user.id} />
+      <CustodyCard userId={user.id} />
+      <NotificationsCard username={user.username} />
+      {offlineReady && <p class="offline-ready">{t('shell.offlineReady')}</p>}
+    </>
+  );
+}
+
+function OfficeHome({ session, offlineReady }: { session: Session; offlineReady: boolean }) {
+  const { user } = session;
+  return (
+    <>
+      <section class="card welcome">
+        <h1>{t('welcome.hello', { name: user.display_name })}</h1>
+        <p class="welcome-next">{welcomeText(user.role)}</p>
+        {user.must_change_password && <p class="notice">{t('shell.mustChangePassword')}</p>}
+        {offlineReady && <p class="offline-ready">{t('shell.offlineReady')}</p>}
+      </section>
+      {(user.role === 'technician' || user.role === 'supervisor') && <CustodyCard userId={user.id} />}
+      <NotificationsCard username={user.username} />
+    </>
   );
 }

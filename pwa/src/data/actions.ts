@@ -1,0 +1,115 @@
+/**
+ * What the technician records, as outbox mutations (docs/SYNC.md catalog). Each is one `enqueue`: the
+ * entry and its local effect commit together, the screen shows it at once, the engine syncs it later.
+ * Record ids are made here, so a replay never creates a second record.
+ */
+import { newUuid, type OutboxEntry } from '../db';
+import { addBlob, commitDrafts, type AddBlobOptions } from '../sync/blobs';
+import { enqueue } from '../sync/outbox';
+import type { JobView, StepSpec } from './overlay';
+
+export interface Geo {
+  lat: number;
+  lon: number;
+  accuracy_m: number;
+}
+
+export function transitionJob(clientId: string, job: JobView, to: string, extra: { reason?: string; geo?: Geo | null } = {}): Promise<OutboxEntry> {
+  const args: Record<string, unknown> = { job_id: job.id, to };
+  if (extra.reason) args.reason = extra.reason;
+  if (extra.geo) args.geo = extra.geo;
+  return enqueue(clientId, 'job.transition', args, { label: job.number });
+}
+
+/** A step's result, with the draft photos taken for it joining it in the same transaction. */
+export function recordStep(
+  clientId: string,
+  job: JobView,
+  spec: StepSpec,
+  result: 'pass' | 'fail' | 'na',
+  input: { value: number | null; note: string; blobs: string[]; drafts: string[] },
+): Promise<OutboxEntry> {
+  const blobs = [...new Set([...input.blobs, ...input.drafts])];
+  const args: Record<string, unknown> = { job_id: job.id, step_id: spec.id, result, note: input.note.trim(), blobs };
+  if (input.value !== null) args.value = input.value;
+  return enqueue(clientId, 'job.step', args, {
+    label: job.number,
+    alsoInTransaction: () => commitDrafts(input.drafts),
+  });
+}
+
+export function logWork(
+  clientId: string,
+  job: JobView,
+  entry: { kind: 'note' | 'time' | 'reading'; text: string; minutes?: number | null; value?: number | null },
+): Promise<OutboxEntry> {
+  const args: Record<string, unknown> = { log_id: newUuid(), job_id: job.id, kind: entry.kind, text: entry.text.trim() };
+  if (entry.minutes) args.minutes = entry.minutes;
+  if (entry.value !== undefined && entry.value !== null) args.value = entry.value;
+  return enqueue(clientId, 'job.log', args, { label: job.number });
+}
+
+export function consumePart(
+  clientId: string,
+  job: JobView,
+  part: { item_id: string; qty: number; size: string; from_location_id?: string; asset_id?: string },
+): Promise<OutboxEntry> {
+  const args: Record<string, unknown> = { move_id: newUuid(), job_id: job.id, item_id: part.item_id, qty: part.qty };
+  if (part.size) args.size = part.size;
+  if (part.from_location_id) args.from_location_id = part.from_location_id;
+  if (part.asset_id) args.asset_id = part.asset_id;
+  return enqueue(clientId, 'stock.consume', args, { label: job.number });
+}
+
+export function swapSpare(clientId: string, job: JobView, spareAssetId: string, removedSerial: string): Promise<OutboxEntry> {
+  return enqueue(
+    clientId,
+    'spare.swap',
+    { move_id: newUuid(), job_id: job.id, unit_id: job.unit_id, spare_asset_id: spareAssetId, removed_serial: removedSerial.trim() },
+    { label: job.number },
+  );
+}
+
+/** The technician's own fields of the job, against the version the phone holds (three-way merge on the server). */
+export function updateJobFields(clientId: string, job: JobView, fields: Record<string, string>): Promise<OutboxEntry> {
+  return enqueue(clientId, 'job.update', { job_id: job.id, base_version: job.version, fields }, { label: job.number });
+}
+
+/** A photo for the job (not bound to a step): kept on the phone, attached through the outbox. */
+export async function attachPhoto(clientId: string, job: JobView, file: Blob, caption = '', options: Partial<AddBlobOptions> = {}): Promise<OutboxEntry> {
+  const blob = await addBlob(await file.arrayBuffer(), file.type, { clientId, jobId: job.id, ...options });
+  return enqueue(
+    clientId,
+    'job.attach',
+    { attachment_id: newUuid(), job_id: job.id, blob: blob.sha256, caption: caption.trim() },
+    { label: job.number },
+  );
+}
+
+/** A photo taken for a step before its result: kept as a draft of that step. */
+export async function addStepPhoto(clientId: string, job: JobView, stepId: string, file: Blob, options: Partial<AddBlobOptions> = {}) {
+  return addBlob(await file.arrayBuffer(), file.type, { clientId, jobId: job.id, draftStepId: stepId, ...options });
+}
+
+/** The phone's position for "on site", if it can tell within a few seconds (never blocks the transition). */
+export function currentGeo(timeoutMs = 6000): Promise<Geo | null> {
+  if (typeof navigator === 'undefined' || !navigator.geolocation) return Promise.resolve(null);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(null), timeoutMs + 500);
+    navigator.geolocation.getCurrentPosition(
+      (position) => {
+        clearTimeout(timer);
+        resolve({
+          lat: Math.round(position.coords.latitude * 1e6) / 1e6,
+          lon: Math.round(position.coords.longitude * 1e6) / 1e6,
+          accuracy_m: Math.min(100000, Math.round(position.coords.accuracy)),
+        });
+      },
+      () => {
+        clearTimeout(timer);
+        resolve(null);
+      },
+      { enableHighAccuracy: true, timeout: timeoutMs, maximumAge: 60_000 },
+    );
+  });
+}
