@@ -1,6 +1,8 @@
 import 'fake-indexeddb/auto';
+import Dexie from 'dexie';
 import { beforeEach, describe, expect, it } from 'vitest';
 import {
+  FieldQDB,
   clearSession,
   clientIdFor,
   db,
@@ -38,9 +40,59 @@ beforeEach(async () => {
 
 describe('schema', () => {
   it('declares the tables later issues rely on', () => {
-    expect(db.tables.map((t) => t.name).sort()).toEqual(['clients', 'meta', 'outbox', 'prefs', 'session']);
+    expect(db.tables.map((t) => t.name).sort()).toEqual(['blobs', 'clients', 'meta', 'outbox', 'prefs', 'records', 'session']);
+    expect(db.verno).toBe(2);
     expect(db.outbox.schema.primKey.auto).toBe(true);
-    expect(db.outbox.schema.indexes.map((i) => i.name)).toContain('id');
+    expect(db.outbox.schema.indexes.map((i) => i.name).sort()).toEqual(['[clientId+id]', 'clientId', 'id', 'jobId', 'state']);
+    expect(db.records.schema.primKey.name).toBe('[entity+id]');
+    expect(db.records.schema.indexes.map((i) => i.name).sort()).toEqual(['[entity+jobId]', 'entity', 'pinned']);
+    expect(db.blobs.schema.primKey.name).toBe('sha256');
+    expect(db.blobs.schema.indexes.map((i) => i.name).sort()).toEqual(['clientId', 'jobId', 'state']);
+  });
+
+  it('upgrades a v1 database to v2 without losing its outbox, client ids or prefs', async () => {
+    const name = 'fieldq-upgrade-test';
+    await Dexie.delete(name);
+    // The database as the shell (v1) left it on a phone.
+    const v1 = new Dexie(name);
+    v1.version(1).stores({ session: 'id', clients: 'username', prefs: 'key', outbox: '++seq, id', meta: 'key' });
+    const row = {
+      id: 1,
+      clientId: '0b6c2a8e-1111-4c1a-9d7e-000000000001',
+      name: 'job.transition',
+      args: { job_id: '5e0f0d4e-7a1b-4c2d-8e3f-00000000000a', to: 'accepted' },
+      client_time: '2026-11-24T08:00:00Z',
+      state: 'queued' as const,
+      refs: ['5e0f0d4e-7a1b-4c2d-8e3f-00000000000a'],
+      blobs: [] as string[],
+      createdAt: 1,
+      attempts: 0,
+    };
+    const seq = await v1.table('outbox').add({ ...row });
+    await v1.table('clients').put({ username: 'tech1', clientId: row.clientId, createdAt: 1 });
+    await v1.table('prefs').put({ key: 'locale', value: 'zh-CN' });
+    v1.close();
+
+    const upgraded = new FieldQDB(name);
+    try {
+      await upgraded.open();
+      expect(upgraded.verno).toBe(2);
+      expect(await upgraded.outbox.get(seq as number)).toEqual({ ...row, seq });
+      // The new indexes cover the old row.
+      expect(await upgraded.outbox.where('[clientId+id]').equals([row.clientId, 1]).count()).toBe(1);
+      expect(await upgraded.outbox.where('state').equals('queued').count()).toBe(1);
+      expect(await upgraded.outbox.where('jobId').equals('5e0f0d4e-7a1b-4c2d-8e3f-00000000000a').count()).toBe(0); // v1 rows had no jobId
+      expect((await upgraded.clients.get('tech1'))?.clientId).toBe(row.clientId);
+      expect((await upgraded.prefs.get('locale'))?.value).toBe('zh-CN');
+      expect(await upgraded.records.count()).toBe(0);
+      expect(await upgraded.blobs.count()).toBe(0);
+      // The next entry gets a fresh seq after the old one.
+      const next = await upgraded.outbox.add({ ...row, id: 2 });
+      expect(next).toBeGreaterThan(seq as number);
+    } finally {
+      upgraded.close();
+      await Dexie.delete(name);
+    }
   });
 });
 

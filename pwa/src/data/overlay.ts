@@ -205,7 +205,8 @@ export function logViews(pulled: Data[], entries: OutboxEntry[], overlays: (e: O
 export function partViews(jobId: string, entries: OutboxEntry[]): PartView[] {
   const out: PartView[] = [];
   for (const entry of entries) {
-    if (entry.jobId !== jobId || entry.state === 'rejected') continue;
+    // Rejected, or a duplicate whose stored result was a rejection: nothing was consumed.
+    if (entry.jobId !== jobId || entry.state === 'rejected' || entry.result?.result?.status === 'rejected') continue;
     if (entry.name === 'stock.consume') {
       out.push({
         move_id: str(entry.args.move_id),

@@ -124,7 +124,18 @@ export async function uploadPending(clientId: string, transport: BlobTransport):
   const pending = (await db.blobs.where('state').anyOf('pending', 'failed').toArray())
     .filter((record) => record.clientId === clientId && record.bytes.byteLength > 0)
     .sort((a, b) => a.createdAt - b.createdAt);
-  for (const record of pending) await uploadOne(record, transport, false);
+  // A photo the server refuses for good (marked failed) does not hold back the ones after it; the
+  // refusal is still thrown at the end. A transport error stops the queue (the next sync resumes it).
+  let refused: BlobRefusedError | null = null;
+  for (const record of pending) {
+    try {
+      await uploadOne(record, transport, false);
+    } catch (error) {
+      if (!(error instanceof BlobRefusedError)) throw error;
+      refused ??= error;
+    }
+  }
+  if (refused) throw refused;
   return pending.length;
 }
 

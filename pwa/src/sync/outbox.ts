@@ -208,7 +208,9 @@ export interface PushSummary {
 export async function push(clientId: string, deps: PushDeps): Promise<PushSummary> {
   let pushed = 0;
   let checkpoint: string | null = null;
-  let blockedRounds = 0;
+  // Forced uploads per blob: a blob that stays missing after a few is a real problem; several different
+  // blobs the server lost are not (each one is fixed by its own upload).
+  const blockedRounds = new Map<string, number>();
   for (;;) {
     const pending = await pendingEntries(clientId);
     if (pending.length === 0) return { pushed, checkpoint };
@@ -229,10 +231,17 @@ export async function push(clientId: string, deps: PushDeps): Promise<PushSummar
     pushed += response.results.filter((r) => r.status !== 'blocked').length;
     if (blocked) {
       // The server is missing a blob this phone holds (or lost it): upload it again, then push from there.
-      blockedRounds += 1;
-      if (blockedRounds > 3) throw new Error(`blob ${blocked} is still missing after uploading it`);
+      const rounds = (blockedRounds.get(blocked) ?? 0) + 1;
+      blockedRounds.set(blocked, rounds);
+      if (rounds > 3) throw new Error(`blob ${blocked} is still missing after uploading it`);
       await deps.ensureUploaded([blocked], true);
       continue;
+    }
+    const stuck = response.results.find((r) => r.status === 'blocked');
+    if (stuck) {
+      // Blocked for a reason this phone cannot fix by uploading: stop here (pushing again now would only
+      // loop); the entries stay pending for the next sync.
+      throw new Error(`mutation ${stuck.id} is blocked: ${stuck.code ?? 'BLOCKED'} ${stuck.message ?? ''}`.trim());
     }
     if (response.results.length === 0) {
       throw new OutboxGapError(
