@@ -161,7 +161,7 @@ def _field_value(name: str):
 def field_sets(draw, who: int) -> tuple[tuple[str, Any], ...]:
     own = LEAD_FIELDS if who == LEAD else TECH_FIELDS
     names = draw(st.lists(st.sampled_from(own), min_size=1, max_size=2, unique=True))
-    if draw(st.integers(0, 9)) == 0:  # now and then a field the client does not own: FORBIDDEN
+    if draw(st.integers(0, 9)) == 0:  # now and then a field the client does not own: refused alone
         names.append(draw(st.sampled_from(TECH_FIELDS if who == LEAD else LEAD_FIELDS)))
     return tuple((name, draw(_field_value(name))) for name in names)
 
@@ -720,6 +720,7 @@ class Merge:
     possible_lost: Counter = field(default_factory=Counter)  # ... and those that may be there
     sent_values: list[tuple[str, Any]] = field(default_factory=list)
     rejected: list[tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=list)
+    refused: Counter = field(default_factory=Counter)  # (field, value) refused rows that must be there
 
     def change(self, name: str, value: Any, writer: Any) -> None:
         if value != self.values[name]:
@@ -746,13 +747,17 @@ class Merge:
             fields = [(name, _clean(value)) for name, value in op.fields]
             self.sent_values += fields
             own = TECH_FIELDS if tech else LEAD_FIELDS
-            if any(name not in own for name, _ in fields):
+            refused = [name for name, _ in fields if name not in own]
+            if len(refused) == len(fields):  # nothing it may apply
                 return self.expect(op, mutation, result, "FORBIDDEN")
             if self.status not in (WORKING if tech else PLAN_OPEN):
                 return self.expect(op, mutation, result, "RECORD_LOCKED")
             self.expect(op, mutation, result, None)
             overridden = []
             for name, value in fields:
+                if name in refused:  # another role's field: not applied, its value kept in the history
+                    self.refused[(name, value)] += 1
+                    continue
                 if value == self.values[name]:
                     continue
                 by_anyone = self.changed_by.get(name, set())
@@ -766,8 +771,9 @@ class Merge:
                         self.required_lost[(name, value, self.values[name])] += 1
                     self.possible_lost[(name, value, self.values[name])] += 1
                 self.change(name, value, op.who)
-            assert result["status"] == ("merged" if overridden else "applied"), (op, result)
+            assert result["status"] == ("merged" if overridden or refused else "applied"), (op, result)
             assert sorted(result.get("overridden_fields", [])) == sorted(overridden), (op, result)
+            assert sorted(result.get("refused_fields", [])) == sorted(refused), (op, result)
         elif isinstance(op, Log):
             if not tech:
                 return self.expect(op, mutation, result, "FORBIDDEN")
@@ -904,6 +910,9 @@ def test_clients_that_worked_offline_converge_and_every_losing_value_stays_visib
     assert not merge.required_lost - lost, f"losing values not kept: {merge.required_lost - lost}"
     unexplained = lost - merge.required_lost - merge.possible_lost
     assert not unexplained, f"merge_lost rows for no conflict: {unexplained}"
+    # Every refused value is kept once, however often its push was replayed.
+    refused = Counter((h["field"], h["new_value"]) for h in history if h["kind"] == "refused")
+    assert refused == merge.refused, (refused, merge.refused)
     seen = {
         (h["field"], v)
         for h in history
