@@ -223,7 +223,9 @@ class Job(SyncedEntity, table=True):
 class JobHistory(Entity, table=True):
     """Every change to a job, one row per field: who, when, which field, the old and the new value.
     ``kind`` says why: an edit, a transition, a merge that kept the other side's value (the losing
-    value is ``new_value`` of a ``merge_lost`` row), an amendment after sign-off."""
+    value is ``new_value`` of a ``merge_lost`` row), a value a sync ``job.update`` sent for a field
+    another role owns (``new_value`` of a ``refused`` row, never applied), an amendment after
+    sign-off."""
 
     __tablename__ = "job_history"
     __table_args__ = (Index("ix_job_history_job_at", "job_id", "at"),)
