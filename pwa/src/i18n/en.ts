@@ -240,6 +240,7 @@ export const en = {
   'log.readingText': 'What was measured, with the unit',
   'log.noteText': 'Note',
   'log.textRequired': 'Write the note first.',
+  'log.saved': 'Recorded on this phone ({count}).',
   'log.save': 'Record',
 
   'fields.title': 'Findings and notes',
@@ -268,7 +269,6 @@ export const en = {
   'waiting.problem.update': 'This version of FieldQ is too old for the server. Update the app (reload) to sync.',
   'waiting.problem.gap': 'The server is missing earlier records of this phone ({message}). Tell your supervisor.',
   'waiting.problem.blob': 'A photo was refused ({message}).',
-  'waiting.problem.null': '',
   'waiting.syncNow': 'Sync now',
   'waiting.syncing': 'Syncing…',
   'waiting.attention': 'Needs attention',

@@ -238,6 +238,7 @@ export const zhCN: Record<MessageKey, string> = {
   'log.readingText': '测量内容及单位',
   'log.noteText': '备注',
   'log.textRequired': '请先填写备注。',
+  'log.saved': '已记录在此手机上（{count}）。',
   'log.save': '记录',
 
   'fields.title': '检查结果与备注',
@@ -266,7 +267,6 @@ export const zhCN: Record<MessageKey, string> = {
   'waiting.problem.update': '此版本的 FieldQ 过旧，服务器不再支持。请更新应用（重新加载）后同步。',
   'waiting.problem.gap': '服务器缺少此手机较早的记录（{message}）。请告知主管。',
   'waiting.problem.blob': '有一张照片被拒收（{message}）。',
-  'waiting.problem.null': '',
   'waiting.syncNow': '立即同步',
   'waiting.syncing': '正在同步…',
   'waiting.attention': '需要处理',

@@ -182,6 +182,7 @@ function TimeAndNotes({ clientId, job }: { clientId: string; job: JobView }) {
   const [value, setValue] = useState('');
   const [text, setText] = useState('');
   const [error, setError] = useState<string | null>(null);
+  const [saved, setSaved] = useState(0);
   const save = async (event: Event) => {
     event.preventDefault();
     setError(null);
@@ -191,6 +192,7 @@ function TimeAndNotes({ clientId, job }: { clientId: string; job: JobView }) {
     if (kind === 'reading' && (value.trim() === '' || !Number.isFinite(v) || Math.abs(v) > 1e9)) return setError(t('step.notANumber'));
     if (kind === 'note' && !text.trim()) return setError(t('log.textRequired'));
     await logWork(clientId, job, { kind, text, minutes: kind === 'time' ? m : null, value: kind === 'reading' ? v : null });
+    setSaved(saved + 1);
     setMinutes('');
     setValue('');
     setText('');
@@ -222,6 +224,11 @@ function TimeAndNotes({ clientId, job }: { clientId: string; job: JobView }) {
         <textarea rows={2} maxLength={4000} data-testid="log-text" value={text} onInput={(e) => setText((e.target as HTMLTextAreaElement).value)} />
       </label>
       {error && <p class="form-error" role="alert">{error}</p>}
+      {saved > 0 && !error && (
+        <p class="notice notice-ok" role="status" data-testid="log-saved" data-count={saved}>
+          {t('log.saved', { count: saved })}
+        </p>
+      )}
       <button type="submit" class="btn btn-primary btn-block" data-testid="log-save">
         {t('log.save')}
       </button>
@@ -264,7 +271,11 @@ function TechnicianFields({ clientId, job }: { clientId: string; job: JobView })
           />
         </label>
       ))}
-      {saved && Object.keys(changed).length === 0 && <p class="notice notice-ok">{t('fields.saved')}</p>}
+      {saved && Object.keys(changed).length === 0 && (
+        <p class="notice notice-ok" role="status" data-testid="fields-saved">
+          {t('fields.saved')}
+        </p>
+      )}
       <button type="submit" class="btn btn-primary btn-block" data-testid="fields-save" disabled={Object.keys(changed).length === 0}>
         {t('fields.save')}
       </button>
