@@ -29,6 +29,21 @@ self.addEventListener('message', (event: ExtendableMessageEvent) => {
 // On first install, control the open page at once so it works offline without a reload.
 clientsClaim();
 
+/**
+ * Background Sync (Chromium): the browser wakes the worker when the connection is back, even if the
+ * page is in the background. The outbox, the token and the sync code live in the page, so the worker
+ * asks every open FieldQ window to sync now; with none open, the next start syncs (engine.ts).
+ */
+self.addEventListener('sync', (event: Event) => {
+  const syncEvent = event as Event & { tag: string; waitUntil(promise: Promise<unknown>): void };
+  if (syncEvent.tag !== 'fieldq-sync') return;
+  syncEvent.waitUntil(
+    self.clients.matchAll({ type: 'window' }).then((windows) => {
+      for (const client of windows) client.postMessage({ type: 'FIELDQ_SYNC' });
+    }),
+  );
+});
+
 /** What the server sends (backend/push/services.py): the words are already in the recipient's language. */
 interface PushPayload {
   id?: string;

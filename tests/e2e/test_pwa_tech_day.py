@@ -109,9 +109,11 @@ def _watch(page) -> list[str]:
     problems: list[str] = []
     page.on(
         "console",
-        lambda message: problems.append(message.text)
-        if "Content Security Policy" in message.text or "Refused to" in message.text
-        else None,
+        lambda message: (
+            problems.append(message.text)
+            if "Content Security Policy" in message.text or "Refused to" in message.text
+            else None
+        ),
     )
     page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
     return problems
@@ -245,7 +247,8 @@ def test_a_technicians_day_with_no_signal_reaches_the_server_once(
         if loc["user_id"] == api.ids["tech1"]
     )
     stock_before = {
-        row["item_id"]: row["qty"] for row in api.get(f"/api/inventory/locations/{person['id']}/stock", "manager")["stock"]
+        row["item_id"]: row["qty"]
+        for row in api.get(f"/api/inventory/locations/{person['id']}/stock", "manager")["stock"]
     }
     profile = tmp_path / "profile"
 
@@ -288,7 +291,9 @@ def test_a_technicians_day_with_no_signal_reaches_the_server_once(
     assert pending == int(page.get_by_test_id("nav-pending").inner_text()) and pending > waiting
     assert page.get_by_test_id("photo-entry").count() == 2
     words = page.get_by_test_id("outbox-pending").inner_text()
-    assert jobs[1]["number"] in words and "状态 → 已到场" in words  # tech1 reads Chinese (the account's locale)
+    assert (
+        jobs[1]["number"] in words and "状态 → 已到场" in words
+    )  # tech1 reads Chinese (the account's locale)
 
     context.set_offline(False)
     _wait_synced(page)
@@ -317,9 +322,12 @@ def test_a_technicians_day_with_no_signal_reaches_the_server_once(
         assert image.status_code == 200 and image.headers["content-type"] == "image/webp"
         history = api.get(f"/api/jobs/{job['id']}/history")
         transitions = [h["new_value"] for h in history if h["kind"] == "transition"]
-        assert transitions == ["accepted", "en_route", "on_site", "work_done"], transitions  # accepted, en route, on site, work done: once each
+        assert transitions == ["accepted", "en_route", "on_site", "work_done"], (
+            transitions
+        )  # accepted, en route, on site, work done: once each
     stock_after = {
-        row["item_id"]: row["qty"] for row in api.get(f"/api/inventory/locations/{person['id']}/stock", "manager")["stock"]
+        row["item_id"]: row["qty"]
+        for row in api.get(f"/api/inventory/locations/{person['id']}/stock", "manager")["stock"]
     }
     assert stock_before[world.part_item["id"]] - stock_after[world.part_item["id"]] == 4
 
@@ -450,5 +458,53 @@ def test_faults_lost_response_reassigned_job_and_a_schedule_changed_meanwhile(
     record = api.get(f"/api/jobs/{moved['id']}/record")
     assert record["job"]["findings"] == "Cassette sensor dirty, cleaned"
     assert record["job"]["scheduled_start"][:19] == new_start[:19]
+    assert problems == []
+    context.close()
+
+
+def test_a_revoked_phone_signs_out_and_says_why_keeping_its_outbox(
+    playwright_instance, live_server, api, world
+):
+    job = new_job(
+        api.client, api.headers, world, assignee="tech2", scheduled_start=now_iso(), description="Revoked"
+    )
+    context = _context(playwright_instance, live_server)
+    page = context.new_page()
+    problems = _watch(page)
+    _log_in(page, "tech2")
+    _row(page, job).wait_for(timeout=30_000)
+    client_id = next(row["clientId"] for row in _idb(page, "clients") if row["username"] == "tech2")
+
+    # A server that speaks a newer protocol: the phone asks for an update and keeps its work.
+    page.route(
+        "**/api/sync/v1/pull",
+        lambda route: route.fulfill(
+            status=426,
+            content_type="application/json",
+            body='{"code": "PROTOCOL_UNSUPPORTED", "message": "update the app", "field": "protocol"}',
+        ),
+    )
+    page.get_by_test_id("nav-waiting").click()
+    page.get_by_test_id("sync-now").click()
+    page.get_by_test_id("update-required").wait_for()
+    page.unroute("**/api/sync/v1/pull")
+
+    # Offline, the technician accepts the job; meanwhile the phone is reported lost and revoked.
+    context.set_offline(True)
+    page.get_by_test_id("nav-today").click()
+    _row(page, job).click()
+    page.get_by_test_id("action-accepted").click()
+    page.wait_for_selector("[data-testid=job][data-status='accepted']")
+    response = api.client.post(f"/api/devices/{client_id}/revoke", headers=api.headers("supervisor1"))
+    assert response.status_code == 200, response.text
+    context.set_offline(False)
+    page.get_by_test_id("login-revoked").wait_for(timeout=30_000)
+    # Nothing recorded is dropped: the entry waits on the phone (a supervisor can still recover it).
+    waiting = [entry for entry in _idb(page, "outbox") if entry["clientId"] == client_id]
+    assert [(entry["name"], entry["state"]) for entry in waiting] in (
+        [("job.transition", "queued")],
+        [("job.transition", "sent")],
+    )
+    assert api.get(f"/api/jobs/{job['id']}")["status"] == "assigned"
     assert problems == []
     context.close()

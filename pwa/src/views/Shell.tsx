@@ -51,6 +51,7 @@ export function Shell({ session }: { session: Session }) {
   }, [user.id]);
 
   const syncing = SYNCING_ROLES.has(user.role);
+  const syncProblem = useStore(syncStatusStore).problem;
   const clientId = useStore(clientStore);
   useEffect(() => {
     if (!syncing) return undefined;
@@ -102,6 +103,14 @@ export function Shell({ session }: { session: Session }) {
       {!online && (
         <div class="banner banner-offline" role="status">
           {t('shell.offlineBanner')}
+        </div>
+      )}
+      {syncProblem === 'update' && (
+        <div class="banner banner-update" role="alert" data-testid="update-required">
+          {t('waiting.problem.update')}{' '}
+          <button type="button" class="btn btn-secondary" onClick={() => window.location.reload()}>
+            {t('update.reload')}
+          </button>
         </div>
       )}
 
