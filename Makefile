@@ -60,7 +60,12 @@ test-python: setup
 # SQLite and, with FIELDQ_TEST_DATABASE_URL, PostgreSQL; end-to-end in Chromium when installed).
 test: lint test-pwa test-python
 
-bench: setup
+# Lighthouse for `python -m bench pwa` (pinned in bench/lighthouse, apart from the PWA's own packages).
+bench/lighthouse/node_modules/.installed: bench/lighthouse/package.json bench/lighthouse/package-lock.json
+	cd bench/lighthouse && npm ci --no-audit --no-fund
+	touch $@
+
+bench: setup bench/lighthouse/node_modules/.installed
 	$(BIN)/python -m bench
 
 compose-check:

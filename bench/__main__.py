@@ -9,7 +9,10 @@ approval queue and a technician's job list over ~100,000 jobs (bench/jobs.py). `
 raw database's own rate for equivalent rows (bench/sync.py). `python -m bench push [--quick]` times the
 Web Push outbox delivered to a local push service that verifies and decrypts (bench/push.py).
 `python -m bench quality [--quick]` times the quality indicators and the management review over ~100,000
-jobs, in-process and through HTTP (bench/quality.py).
+jobs, in-process and through HTTP (bench/quality.py). `python -m bench pwa [--quick]` measures the built PWA
+(pwa/dist) against its budgets: initial JS gzip per role, Lighthouse mobile scores (bench/lighthouse: `npm ci`
+there), a cold offline start to Today, a local write to its screen and the first pull into IndexedDB, in
+Debian's Chromium driven by Playwright against a live server (bench/pwa.py).
 Numbers on these shared machines are noisy: compare rows of one run (ratios), not runs of different days.
 Set FIELDQ_BENCH_DATABASE_URL (e.g. postgresql://postgres@127.0.0.1:5432/test) to add a PostgreSQL run;
 it uses a throwaway database on that server. Each suite replaces its own section of
@@ -175,10 +178,10 @@ def run_auth() -> None:
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     suite = args[0] if args and not args[0].startswith("-") else "all"
-    if suite not in ("all", "auth", "inventory", "media", "jobs", "sync", "push", "quality"):
+    if suite not in ("all", "auth", "inventory", "media", "jobs", "sync", "push", "quality", "pwa"):
         sys.exit(
             f"unknown suite {suite!r}: "
-            "python -m bench [auth|inventory|media|jobs|sync|push|quality [options]]"
+            "python -m bench [auth|inventory|media|jobs|sync|push|quality|pwa [options]]"
         )
     if suite in ("all", "auth"):
         run_auth()
@@ -206,6 +209,10 @@ def main(argv: list[str] | None = None) -> None:
         from bench import quality
 
         quality.main(args[1:] if suite == "quality" else [])
+    if suite in ("all", "pwa"):
+        from bench import pwa
+
+        pwa.main(args[1:] if suite == "pwa" else [])
 
 
 if __name__ == "__main__":
