@@ -142,9 +142,11 @@ export async function applyPage(clientId: string, page: PullPage, now = Date.now
       }
     }
     if (puts.length) await db.records.bulkPut(puts);
+    const previous = await pullState(clientId);
     const state: PullState = {
       cursor: page.cursor,
-      checkpoint: page.checkpoint ?? null,
+      // A server that sends no checkpoint leaves the last known one (never back to "nothing reached").
+      checkpoint: page.checkpoint ?? (page.reset ? null : previous.checkpoint),
       lastMutationId: page.last_mutation_id,
       lastPullAt: now,
       serverTime: page.server_time,

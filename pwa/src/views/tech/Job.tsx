@@ -99,7 +99,10 @@ function Actions({ detail, clientId }: { detail: JobDetail; clientId: string }) 
             </button>
             {blocked && (
               <p class="hint" data-testid="work-done-blocked">
-                {t('job.stepsMissing', { count: missing.length })} <a href={`/jobs/${job.id}/steps`}>{t('job.openProcedure')}</a>
+                {t('job.stepsMissing', { count: missing.length })}{' '}
+                <a class="btn btn-secondary" href={`/jobs/${job.id}/steps`}>
+                  {t('job.openProcedure')}
+                </a>
               </p>
             )}
           </div>
@@ -157,8 +160,6 @@ export function JobScreen({ clientId, id }: { clientId: string; id: string }) {
         </p>
         {job.status_reason && <p class="notice">{job.status_reason}</p>}
       </section>
-
-      <Actions detail={detail} clientId={clientId} />
 
       <nav class="card job-links">
         <a class="btn btn-secondary btn-block" href={`/jobs/${job.id}/steps`} data-testid="open-procedure">
@@ -254,6 +255,9 @@ export function JobScreen({ clientId, id }: { clientId: string; id: string }) {
           )}
         </ul>
       </section>
+
+      {/* Last in the page and sticky: the next action sits above the bottom navigation, under the thumb. */}
+      <Actions detail={detail} clientId={clientId} />
     </section>
   );
 }
