@@ -16,7 +16,10 @@ what the server serves (FIELDQ_PWA_DIST). Build it before (`make build`); nothin
    throttling), Debian's Chromium headless: the login page `/` on a fresh profile, and Today `/` in the
    logged-in technician's profile (Chromium started on it with a debugging port, Lighthouse attached
    with --disable-storage-reset, so the app opens on its stored login and its IndexedDB). Median of the
-   runs; "worst" is the lowest score.
+   runs; "worst" is the lowest score; a runtime error (NO_NAVSTART happens) is tried again, noted. For
+   diagnosis (Lighthouse 12's layout-shifts audit errors on this Chromium), Today online in that profile
+   is loaded by Playwright too and its layout shifts read in the page (PerformanceObserver, with the
+   element that moved first in each shift).
 3. Cold offline start: one live server (`seed --demo --installed-units 60`, tokens valid an hour) whose
    tech1 is given, in-process (bulk rows with their feed entries, as bench/sync.py does), open jobs up to
    15 and approved jobs with their steps and logs until the pull holds ~2,000 records. Playwright drives
@@ -551,6 +554,27 @@ INIT_SCRIPT = """
   new MutationObserver(check).observe(document, {
     subtree: true, childList: true, attributes: true, attributeFilter: ['data-result', 'data-running'],
   });
+  // Layout shifts (what Lighthouse's CLS counts), with the elements that moved.
+  b.cls = 0;
+  b.shifts = [];
+  const describe = (node) => {
+    if (!node) return '?';
+    if (node.nodeType !== 1) return describe(node.parentElement);
+    const id = node.getAttribute('data-testid');
+    const cls = node.classList && node.classList.length ? '.' + node.classList[0] : '';
+    return node.localName + (id ? '[data-testid=' + id + ']' : cls);
+  };
+  try {
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) {
+        if (e.hadRecentInput) continue;
+        b.cls += e.value;
+        const sources = (e.sources || []).slice(0, 3).map((s) =>
+          describe(s.node) + ' y ' + Math.round(s.previousRect.y) + '→' + Math.round(s.currentRect.y));
+        b.shifts.push({ at: e.startTime, value: e.value, sources });
+      }
+    }).observe({ type: 'layout-shift', buffered: true });
+  } catch (error) { b.shiftError = String(error); }
   addEventListener('click', (event) => {
     const target = event.target instanceof Element ? event.target : null;
     if (!target) return;
@@ -665,6 +689,7 @@ class Browsed:
     first_sync_records: int = 0
     cold: list[dict[str, Any]] = field(default_factory=list)
     cold_launch: list[float] = field(default_factory=list)
+    online_today: list[dict[str, Any]] = field(default_factory=list)
     writes: list[dict[str, Any]] = field(default_factory=list)
     writes_settled: int = 0
     pulls: list[dict[str, Any]] = field(default_factory=list)
@@ -728,6 +753,21 @@ def browse(browser: Browser, world: World, options: Options, out: Browsed, phase
         finally:
             context.close()
     phase(f"cold offline starts: {len(out.cold)}")
+
+    # Today online in the logged-in profile (what Lighthouse loads): its layout shifts, in the page.
+    for _ in range(min(3, options.cold_starts)):
+        context, page = browser.launch(profile)
+        try:
+            page.goto("/")
+            page.locator("[data-testid=job-row]").nth(TODAY_JOBS - 1).wait_for(timeout=30_000)
+            page.wait_for_timeout(3000)  # its sync, the custody card
+            bench = page.evaluate(READ_BENCH)
+            out.online_today.append(
+                {"cls": bench["cls"], "shifts": bench["shifts"], "rowsAt": bench["rowsAt"]}
+            )
+        finally:
+            context.close()
+    phase(f"Today online: {len(out.online_today)} loads")
 
     # 4. A local write to its screen.
     if world.on_site_job and world.check_step:
@@ -1026,6 +1066,35 @@ def browser_rows(world: World, b: Browsed) -> list[Row]:
                 f"DOMContentLoaded {_ms(_median([c['navigation'].get('dcl', 0) for c in b.cold]))}",
             )
         )
+    if b.online_today:
+        values = [t["cls"] for t in b.online_today]
+        movers: dict[str, float] = {}
+        for t in b.online_today:
+            for shift in t["shifts"]:
+                for source in shift["sources"][:1]:
+                    movers[source] = movers.get(source, 0.0) + shift["value"] / len(b.online_today)
+        top = sorted(movers.items(), key=lambda kv: -kv[1])[:4]
+        rows.append(
+            Row(
+                "layout shift",
+                f"Today online, logged in, warm service worker ({VIEWPORT['width']}×{VIEWPORT['height']})",
+                len(values),
+                f"CLS {_median(values):.3f}",
+                f"CLS {max(values):.3f}",
+                "",
+                None,
+                "PerformanceObserver in the page over load + 3 s (diagnosis for Lighthouse's CLS); "
+                + (
+                    "biggest movers (first source per shift, mean CLS per load): "
+                    + ", ".join(f"{name} {value:.3f}" for name, value in top)
+                    if top
+                    else "no shifts"
+                ),
+            )
+        )
+        if b.cold:
+            cold = [c.get("cls", 0.0) for c in b.cold]
+            rows[0].check += f"; CLS in the page {_median(cold):.3f} median"
     if b.writes:
         done = [w["doneAt"] - w["at"] for w in b.writes if w.get("doneAt") is not None]
         frames = [w["frameAt"] - w["at"] for w in b.writes if w.get("frameAt") is not None]
