@@ -101,7 +101,7 @@ def test_signed_at_is_iso_with_milliseconds_in_utc():
 
 
 def test_control_characters_are_escaped_as_json_stringify_does():
-    assert _dumps("a\x00b\x1f\x7f\u2028\"\\") == '"a\\u0000b\\u001f\x7f\u2028\\"\\\\"'
+    assert _dumps('a\x00b\x1f\x7f\u2028"\\') == '"a\\u0000b\\u001f\x7f\u2028\\"\\\\"'
 
 
 node = shutil.which("node")
@@ -122,7 +122,7 @@ def test_random_numbers_and_strings_agree_with_javascript(tmp_path):
     numbers += [rng.uniform(-1, 1) * 10 ** rng.randint(-12, 9) for _ in range(150)]
     numbers += [round(rng.uniform(-1000, 1000), rng.randint(0, 4)) for _ in range(100)]
     alphabet = "aZ9 \t\n\r\x00\x01\x1c\x1f\x7f\x85\xa0\u1680\u2000\u200a\u200b\u2028\u202f\u3000\ufeff" + (
-        "\"\\/éE\u0301\u00c5A\u030a中文한\u1100\u1161\U0001f600"
+        '"\\/éE\u0301\u00c5A\u030a中文한\u1100\u1161\U0001f600'
     )
     strings = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12))) for _ in range(300)]
     values = numbers + strings
