@@ -53,6 +53,7 @@ def test_language_switch_changes_the_interface(page):
     assert any("\u4e00" <= ch <= "\u9fff" for ch in chinese)
     # The choice survives a reload.
     switch.select_option("zh-CN")
+    page.locator("[data-testid=lang-switch][data-saved='zh-CN']").wait_for(state="attached")
     page.reload()
     expect(page.locator("html")).to_have_attribute("lang", "zh-CN", timeout=10_000)
 
