@@ -54,7 +54,7 @@ test-pwa: $(PWA)/node_modules/.installed
 	cd $(PWA) && npm test
 
 test-python: setup
-	$(BIN)/pytest -q -rs
+	$(BIN)/pytest -q -rs --durations=15
 
 # The second command of the README: ruff, the PWA's unit tests and build, pytest (unit, integration on
 # SQLite and, with FIELDQ_TEST_DATABASE_URL, PostgreSQL; end-to-end in Chromium when installed).
