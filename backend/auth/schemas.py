@@ -28,6 +28,9 @@ from backend.auth.models import (
 # and not blank once trimmed.
 NAME_PATTERN = r"^(?=.*\S)[^\x00-\x1f\x7f]*$"
 SINGLE_LINE_PATTERN = r"^[^\x00-\x1f\x7f]*$"
+# Text of several lines (comments, reasons): tabs and line breaks, but no NUL (PostgreSQL refuses it in
+# text, SQLite would keep it) and no other control character.
+MULTILINE_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
 Username = Annotated[str, Meta(pattern=USERNAME_PATTERN, max_length=USERNAME_MAX)]
 DisplayName = Annotated[str, Meta(pattern=NAME_PATTERN, max_length=DISPLAY_NAME_MAX)]
 NewPassword = Annotated[str, Meta(min_length=PASSWORD_MIN, max_length=PASSWORD_MAX)]

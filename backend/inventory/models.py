@@ -254,10 +254,13 @@ class HandoverStatus(StrEnum):
     declined = "declined"
 
 
-class Handover(Entity, table=True):
-    """A hand-over between technicians: custody passes when the receiver accepts."""
+class Handover(SyncedEntity, table=True):
+    """A hand-over between technicians: custody passes when the receiver accepts. Phones pull it (both
+    people and their supervisors) while it is pending and for 30 days after it was decided; then
+    compaction sets ``archived_at`` and it leaves their scope (``backend.sync.scopes``)."""
 
     __tablename__ = "handover"
+    __entity_name__ = "handover"
 
     move_id: UUID = Field(nullable=False, unique=True)
     from_user_id: UUID = Field(foreign_key="user.id", nullable=False, index=True, ondelete="RESTRICT")
@@ -272,6 +275,7 @@ class Handover(Entity, table=True):
     recorded_at: datetime = Field(sa_type=DateTimeUTC, nullable=False)
     decided_at: datetime | None = Field(default=None, sa_type=DateTimeUTC)
     decided_by_id: UUID | None = Field(default=None, foreign_key="user.id", ondelete="RESTRICT")
+    archived_at: datetime | None = Field(default=None, sa_type=DateTimeUTC)
 
 
 class AssetService(Entity, table=True):

@@ -13,7 +13,7 @@ from uuid import UUID
 import msgspec
 from msgspec import Meta
 
-from backend.auth.schemas import NAME_PATTERN, SINGLE_LINE_PATTERN, Request
+from backend.auth.schemas import MULTILINE_PATTERN, NAME_PATTERN, SINGLE_LINE_PATTERN, Request
 from backend.inventory.models import NAME_MAX, NOTE_MAX, REGION_MAX, SERIAL_MAX, SIZE_MAX, SKU_MAX
 
 Qty = Annotated[int, Meta(gt=0, le=1_000_000)]
@@ -24,6 +24,7 @@ Serial = Annotated[
     str, Meta(min_length=1, max_length=SERIAL_MAX, pattern=r"^[^\x00-\x1f\x7f\s][^\x00-\x1f\x7f]*$")
 ]
 Note = Annotated[str, Meta(max_length=NOTE_MAX)]
+HandoverReason = Annotated[str, Meta(max_length=NOTE_MAX, pattern=MULTILINE_PATTERN)]
 Region = Annotated[str, Meta(max_length=REGION_MAX, pattern=SINGLE_LINE_PATTERN)]
 ItemKindName = Literal["tool", "toolbox", "uniform", "vehicle", "spare_unit", "part", "consumable"]
 ServiceKindName = Literal["calibration", "inspection", "maintenance"]
@@ -285,6 +286,8 @@ class TransferRequest(Operation, kw_only=True):
 
 class HandoverDecision(Operation, kw_only=True):
     to_vehicle: bool = False
+    # A decline's reason goes into the custody conflict it raises: no NUL or other control character.
+    reason: HandoverReason = ""
 
 
 class ConsumeRequest(Operation, kw_only=True):

@@ -1048,10 +1048,20 @@ class InventoryService:
 
     @_operation
     async def decide_handover(
-        self, op: OperationContext, handover_id: UUID, *, accept: bool, to_vehicle: bool = False
+        self,
+        op: OperationContext,
+        handover_id: UUID,
+        *,
+        accept: bool,
+        to_vehicle: bool = False,
+        record_late_answer: bool = False,
     ) -> OperationResult:
         """The receiver accepts (custody passes to them) or declines (it stays with the giver, and the
-        disagreement becomes a custody conflict for the supervisor)."""
+        disagreement becomes a custody conflict for the supervisor).
+
+        An answer to a hand-over that is no longer pending is refused (``HANDOVER_DECIDED``), unless
+        ``record_late_answer``: a phone's answer is a fact recorded offline (SYNC.md 1.1), so it is kept
+        under its ``move_id`` with a custody conflict for the supervisor, and nothing moves."""
         if (stored := await self._begin(Operation.handover_decision, op)) is not None:
             return stored
         await self.session.flush()  # a hand-over recorded earlier in this transaction is looked up below
@@ -1059,7 +1069,10 @@ class InventoryService:
         receiver = await self._user(handover.to_user_id, "to_user_id")
         await self._check_may_act_for(op.actor, receiver)
         if handover.status != HandoverStatus.pending:
-            raise Conflict(f"the hand-over is already {handover.status}", code="HANDOVER_DECIDED")
+            if not record_late_answer:
+                raise Conflict(f"the hand-over is already {handover.status}", code="HANDOVER_DECIDED")
+            await self._note_late_answer(handover, receiver, accept=accept)
+            return await self._finish()
         handover.status = HandoverStatus.accepted if accept else HandoverStatus.declined
         handover.decided_at = op.recorded_at or utcnow()
         handover.decided_by_id = op.actor.id
@@ -1098,7 +1111,8 @@ class InventoryService:
                 ExceptionKind.custody_conflict,
                 f"{receiver.display_name} declined the hand-over of {item.sku}"
                 f"{' ' + asset.serial if asset else ''} from "
-                f"{giver.display_name if giver else 'a technician'}",
+                f"{giver.display_name if giver else 'a technician'}"
+                f"{': ' + op.reason.strip() if op.reason.strip() else ''}",
                 user_id=handover.from_user_id,
                 asset_id=asset.id if asset else None,
                 item_id=item.id,
@@ -1107,6 +1121,31 @@ class InventoryService:
                 qty=handover.qty,
             )
         return await self._finish()
+
+    async def _note_late_answer(self, handover: Handover, receiver: User, *, accept: bool) -> None:
+        """An answer that came after the hand-over was decided (by another answer, or superseded by a
+        later movement of the asset): a custody conflict about the receiver, naming what the store did."""
+        assert self._op is not None
+        item = await self.item(handover.item_id)
+        asset = await self.session.get(Asset, handover.asset_id) if handover.asset_id else None
+        giver = await self.session.get(User, handover.from_user_id)
+        what = f"{item.sku}{' ' + asset.serial if asset else ''}"
+        decided = str(handover.status)
+        if handover.note.startswith("superseded"):
+            decided = "cancelled (the asset was moved by a later recorded operation)"
+        reason = self._op.reason.strip()
+        await self._raise(
+            ExceptionKind.custody_conflict,
+            f"{receiver.display_name} {'accepted' if accept else 'declined'} the hand-over of {what} from "
+            f"{giver.display_name if giver else 'a technician'}{': ' + reason if reason else ''}, but it was "
+            f"already {decided}; nothing was moved",
+            user_id=receiver.id,
+            asset_id=asset.id if asset else None,
+            item_id=item.id,
+            location_id=asset.location_id if asset else handover.from_location_id,
+            other_user_id=handover.from_user_id,
+            qty=handover.qty,
+        )
 
     @_operation
     async def consume(

@@ -5,6 +5,9 @@ scope, is never needed: an incremental pull past it gets the later row, and a fi
 record's current state from the later row. Those go. A tombstone (a ``del``, for a scope or for
 everyone) older than the retention goes too; a cursor from before it could miss that deletion, so
 the highest such number becomes the feed's *horizon*, and a pull with an older cursor gets ``reset``.
+
+Compaction also archives hand-overs decided more than 30 days ago: they leave the phones' scope with a
+``del`` then (SYNC.md 1.1), so run it daily.
 """
 
 from __future__ import annotations
@@ -17,10 +20,13 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.db import utcnow
+from backend.inventory.models import Handover, HandoverStatus
 from backend.sync.models import MutationResult, SyncChange, SyncMeta
 from backend.sync.pull import HORIZON_KEY
 
 MIN_RETENTION_DAYS = 30
+# A decided hand-over stays on the phones this long (SYNC.md 1.1).
+HANDOVER_DAYS = 30
 
 
 @dataclass
@@ -40,6 +46,10 @@ async def compact_feed(
 ) -> Compacted:
     if retention_days < MIN_RETENTION_DAYS:
         raise ValueError(f"the feed keeps at least {MIN_RETENTION_DAYS} days")
+    archived = await archive_decided_handovers(session)
+    if archived:
+        await session.commit()
+        progress(f"{archived} hand-overs decided over {HANDOVER_DAYS} days ago left the phones")
     cutoff_time = utcnow() - timedelta(days=retention_days)
     cutoff = await session.scalar(select(func.max(SyncChange.seq)).where(SyncChange.changed_at < cutoff_time))
     if cutoff is None:
@@ -114,6 +124,27 @@ async def compact_feed(
     return Compacted(
         cutoff, scope_removed.rowcount, changes_removed.rowcount, results_removed.rowcount, horizon
     )
+
+
+async def archive_decided_handovers(session: AsyncSession, days: int = HANDOVER_DAYS) -> int:
+    """Hand-overs decided more than ``days`` ago leave the phones (SYNC.md 1.1: in scope while pending
+    and for 30 days after): each gets ``archived_at``, and the change recorder sends a ``del`` to the
+    scopes it leaves. Returns how many; the caller commits."""
+    cutoff = utcnow() - timedelta(days=days)
+    rows = await session.scalars(
+        select(Handover)
+        .where(
+            Handover.status != HandoverStatus.pending,
+            Handover.decided_at < cutoff,
+            Handover.archived_at.is_(None),
+        )
+        .order_by(Handover.id)
+    )
+    now, count = utcnow(), 0
+    for handover in rows:
+        handover.archived_at = now
+        count += 1
+    return count
 
 
 async def _horizon(session: AsyncSession) -> int:

@@ -17,7 +17,7 @@ from msgspec import Meta
 from backend.auth.schemas import Request
 from backend.auth.services import CurrentUser
 from backend.errors import InvalidInput
-from backend.inventory.schemas import AwareTime, Qty, Size
+from backend.inventory.schemas import AwareTime, HandoverReason, Qty, Size
 from backend.inventory.services import InventoryService, OperationContext, OperationResult, Stock
 from backend.jobs import schemas as job_schemas
 from backend.jobs.blobs import BlobService
@@ -54,6 +54,18 @@ class TransferArgs(StockArgs, kw_only=True):
     to_user_id: UUID
     from_location_id: UUID | None = None
     note: NoteText = ""
+
+
+class AcceptArgs(Request, kw_only=True):
+    move_id: UUID
+    handover_id: UUID
+    to_vehicle: bool = False
+
+
+class DeclineArgs(Request, kw_only=True):
+    move_id: UUID
+    handover_id: UUID
+    reason: HandoverReason = ""
 
 
 class ConsumeArgs(Request, kw_only=True):
@@ -230,6 +242,27 @@ async def custody_transfer(ctx: MutationContext, args: TransferArgs) -> Outcome:
     return _from_operation(result)
 
 
+async def custody_accept(ctx: MutationContext, args: AcceptArgs) -> Outcome:
+    # The receiver's answer is a fact recorded offline: one that comes after the hand-over was decided is
+    # kept, with a custody conflict, never refused (SYNC.md 1.1).
+    result = await ctx.inventory.decide_handover(
+        ctx.operation(args.move_id),
+        args.handover_id,
+        accept=True,
+        to_vehicle=args.to_vehicle,
+        record_late_answer=True,
+    )
+    return _from_operation(result)
+
+
+async def custody_decline(ctx: MutationContext, args: DeclineArgs) -> Outcome:
+    op = ctx.operation(args.move_id)
+    if args.reason:
+        op = OperationContext(**{**op.__dict__, "reason": args.reason})
+    result = await ctx.inventory.decide_handover(op, args.handover_id, accept=False, record_late_answer=True)
+    return _from_operation(result)
+
+
 async def stock_consume(ctx: MutationContext, args: ConsumeArgs) -> Outcome:
     result = await ctx.jobs.use_part(
         ctx.current,
@@ -385,6 +418,8 @@ REGISTRY: dict[str, Mutator] = {
     "custody.checkout": Mutator(CheckoutArgs, custody_checkout),
     "custody.return": Mutator(ReturnArgs, custody_return),
     "custody.transfer": Mutator(TransferArgs, custody_transfer),
+    "custody.accept": Mutator(AcceptArgs, custody_accept),
+    "custody.decline": Mutator(DeclineArgs, custody_decline),
     "stock.consume": Mutator(ConsumeArgs, stock_consume),
     "spare.swap": Mutator(SwapArgs, spare_swap),
     "job.transition": Mutator(TransitionArgs, job_transition),

@@ -375,8 +375,8 @@ class PushService:
 
 
 def _sync_code(error: DomainError) -> str:
-    if isinstance(error, NotFound) and error.field == "job_id":
-        return "FORBIDDEN"  # someone else's job is outside the caller's scope
+    if isinstance(error, NotFound) and error.field in ("job_id", "handover_id"):
+        return "FORBIDDEN"  # someone else's job or hand-over is outside the caller's scope
     if isinstance(error, NotFound):
         return "INVALID_ARGS"
     if isinstance(error, Forbidden):

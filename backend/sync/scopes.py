@@ -4,7 +4,8 @@ Every feed row gets scope tags when its transaction commits:
 
 - ``all``: the catalog (items, procedures, teams) and the depot and repair locations;
 - ``u:<user>``: a technician's own records (their profile, the jobs assigned to them and everything
-  hanging off those jobs, the stock and custody of their person and vehicle, their open exceptions);
+  hanging off those jobs, the stock and custody of their person and vehicle, the hand-overs they give
+  or receive until 30 days after they were decided, their open exceptions);
 - ``t:<team>``: the same for the whole team, read by the team's supervisors.
 
 Quality and managers see everything and read the feed without tags.
@@ -54,12 +55,15 @@ SCOPE_COLUMNS: dict[str, tuple[str, ...]] = {
     "balance": ("location_id",),
     "sync_exception": ("status", "user_id", "team_id"),
     "quality_report": ("reported_by_id", "team_id"),
+    "handover": ("from_user_id", "to_user_id", "archived_at"),
 }
 MOVABLE = {
     "job": ("assignee_id", "team_id"),
     "asset": ("location_id",),
     "location": ("user_id",),
     "sync_exception": ("status",),
+    # Archived 30 days after it was decided: it leaves both people's and their teams' scopes.
+    "handover": ("archived_at",),
 }
 CATALOG = frozenset({"team", "item", "procedure"})
 
@@ -156,6 +160,18 @@ class ScopeResolver:
             return frozenset(tags)
         return frozenset()
 
+    def _tags_of_handover(self, row: dict[str, Any]) -> frozenset[str]:
+        """Both people and their teams, until it is archived (30 days after it was decided)."""
+        if row.get("archived_at") is not None:
+            return frozenset()
+        tags = set()
+        for user_id in (row["from_user_id"], row["to_user_id"]):
+            tags.add(user_scope(user_id))
+            team = self._user_team.get(user_id)
+            if team:
+                tags.add(team_scope(team))
+        return frozenset(tags)
+
     def tags(self, entity: str, rows: dict[UUID, dict[str, Any]]) -> dict[UUID, frozenset[str]]:
         """Tags of each row (``rows`` maps id to at least the entity's ``SCOPE_COLUMNS``)."""
         if entity in CATALOG:
@@ -199,6 +215,11 @@ class ScopeResolver:
                 )
                 for row_id, row in rows.items()
             }
+        if entity == "handover":
+            self._load_user_teams(
+                user for row in rows.values() for user in (row["from_user_id"], row["to_user_id"])
+            )
+            return {row_id: self._tags_of_handover(row) for row_id, row in rows.items()}
         if entity in JOB_REFERENCES:
             return self._tags_through_jobs(entity, list(rows))
         return {row_id: frozenset() for row_id in rows}
@@ -366,14 +387,19 @@ def announce_everything(connection: Connection, progress=None) -> int:
     now = datetime.now(UTC)
     total = 0
     # Only the tables this revision of the schema has (a migration may run before later tables exist).
-    present = set(inspect(connection).get_table_names())
+    inspector = inspect(connection)
+    present = set(inspector.get_table_names())
     for entity, table in sorted(entity_tables().items()):
         if table.name not in present:
+            continue
+        columns = SCOPE_COLUMNS.get(entity, ())
+        # A table that was not synced yet at this revision (no version, or not its scope columns): a
+        # later migration announces its rows when it makes the table synced.
+        if not {"version", *columns} <= {c["name"] for c in inspector.get_columns(table.name)}:
             continue
         count = connection.execute(select(func.count()).select_from(table)).scalar() or 0
         if not count:
             continue
-        columns = SCOPE_COLUMNS.get(entity, ())
         done = 0
         last_id = None
         while True:
