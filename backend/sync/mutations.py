@@ -22,6 +22,7 @@ from backend.inventory.services import InventoryService, OperationContext, Opera
 from backend.jobs import schemas as job_schemas
 from backend.jobs.blobs import BlobService
 from backend.jobs.services import Geo, JobService
+from backend.quality.feedback.schemas import SelfAssessment
 from backend.quality.schemas import ReportFields
 
 NoteText = job_schemas.Note
@@ -144,6 +145,11 @@ class SignoffArgs(job_schemas.SignoffCreate, kw_only=True):
 
 
 class ApproveArgs(job_schemas.Decision, kw_only=True):
+    job_id: UUID
+
+
+class SelfAssessArgs(SelfAssessment, kw_only=True):
+    assessment_id: UUID
     job_id: UUID
 
 
@@ -388,6 +394,21 @@ async def job_approve(ctx: MutationContext, args: ApproveArgs) -> Outcome:
     return Outcome(version=approval.version)
 
 
+async def job_self_assess(ctx: MutationContext, args: SelfAssessArgs) -> Outcome:
+    from backend.quality.feedback.services import FeedbackService
+
+    await FeedbackService(ctx.jobs.session).self_assess(
+        ctx.current,
+        args.job_id,
+        args.overall,
+        args.technical,
+        args.service,
+        args.comment,
+        assessment_id=args.assessment_id,
+    )
+    return Outcome()
+
+
 async def quality_report(ctx: MutationContext, args: ReportFields) -> Outcome:
     from backend.quality.services import QualityService
 
@@ -429,5 +450,6 @@ REGISTRY: dict[str, Mutator] = {
     "job.attach": Mutator(AttachArgs, job_attach),
     "job.signoff": Mutator(SignoffArgs, job_signoff),
     "job.approve": Mutator(ApproveArgs, job_approve),
+    "job.self_assess": Mutator(SelfAssessArgs, job_self_assess),
     "quality.report": Mutator(ReportFields, quality_report),
 }

@@ -10,12 +10,12 @@ from uuid import UUID
 import msgspec
 from msgspec import Meta
 
-from backend.auth.schemas import SINGLE_LINE_PATTERN, Request
+from backend.auth.schemas import MULTILINE_PATTERN, SINGLE_LINE_PATTERN, Request
 from backend.inventory.schemas import AwareTime
 from backend.quality.schemas import ReportRead
 
 Score = Annotated[int, Meta(ge=1, le=5)]
-Comment = Annotated[str, Meta(max_length=4000)]
+Comment = Annotated[str, Meta(max_length=4000, pattern=MULTILINE_PATTERN)]
 Summary = Annotated[str, Meta(min_length=1, max_length=200, pattern=SINGLE_LINE_PATTERN)]
 Reason = Annotated[str, Meta(max_length=1000)]
 SeverityName = Literal["low", "medium", "high", "critical"]

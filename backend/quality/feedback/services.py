@@ -148,14 +148,17 @@ async def record_evaluation(
     comment: str = "",
     evaluated_at: datetime | None = None,
     recorded_by_id: UUID | None = None,
+    evaluation_id: UUID | None = None,
 ) -> Evaluation | None:
-    """The evaluation of ``source``/``source_id``, once: None when it exists already."""
+    """The evaluation of ``source``/``source_id``, once: None when it exists already. ``evaluation_id``
+    is the id a phone made for it (a self-assessment recorded offline)."""
     existing = await session.scalar(
         select(Evaluation.id).where(Evaluation.source == source, Evaluation.source_id == source_id)
     )
     if existing is not None:
         return None
     evaluation = Evaluation(
+        **({"id": evaluation_id} if evaluation_id is not None else {}),
         job_id=job.id,
         technician_id=technician_id,
         team_id=team_id,
@@ -244,15 +247,27 @@ class FeedbackService:
         technical: int | None,
         service: int | None,
         comment: str,
+        *,
+        assessment_id: UUID | None = None,
     ) -> Evaluation:
+        """Once per job. ``assessment_id`` is the id the phone made (``job.self_assess``): the same id
+        again answers with the assessment it made, any other second one is ``ALREADY_ASSESSED``."""
         job = await self.visible_job(job_id, current)
         if current.role != Role.technician or job.assignee_id != current.id:
             raise Forbidden("only the job's assigned technician assesses their own work")
+        source_id = uuid5(SELF_NAMESPACE, f"{job.id}:{current.id}")
+        if assessment_id is not None:
+            earlier = await self.session.get(Evaluation, assessment_id)
+            if earlier is not None:
+                if earlier.source == EvaluationSource.self and earlier.source_id == source_id:
+                    return earlier
+                raise Conflict(
+                    "this assessment_id is used by another evaluation", field="assessment_id", code="ID_TAKEN"
+                )
         if job.status not in SELF_ASSESSMENT_STATUSES:
             raise InvalidTransition(
                 f"the job is {job.status}: assess your work once it is done", field="job_id"
             )
-        source_id = uuid5(SELF_NAMESPACE, f"{job.id}:{current.id}")
         made = await record_evaluation(
             self.session,
             job=job,
@@ -265,6 +280,7 @@ class FeedbackService:
             service=service,
             comment=comment.strip(),
             recorded_by_id=current.id,
+            evaluation_id=assessment_id,
         )
         if made is None:
             raise Conflict("you already assessed this job", field="job_id", code="ALREADY_ASSESSED")
