@@ -321,6 +321,38 @@ def sync_compact(days: int) -> None:
     asyncio.run(run())
 
 
+@sync.command("summary")
+@click.argument("job_id", type=click.UUID)
+def sync_summary(job_id) -> None:
+    """Print a signed job's customer summary in its canonical form (docs/SYNC.md) and its sha256, as
+    the server computes it now from its rows and the stored answers: to compare a phone's bytes with."""
+    from sqlalchemy import select
+
+    from backend.jobs.models import Job, Signoff
+    from backend.jobs.record import SIGNOFF_FIELDS
+    from backend.jobs.services import JobService
+    from backend.jobs.signoff_canonical import customer_summary, summary_hash
+
+    settings = _settings()
+
+    async def run() -> bytes:
+        engine, factory = _session_factory(settings)
+        try:
+            async with factory() as session:
+                job = await session.get(Job, job_id)
+                signoff = await session.scalar(select(Signoff).where(Signoff.job_id == job_id))
+                if job is None or signoff is None:
+                    raise click.ClickException(f"no signed job {job_id}")
+                rows = await JobService(session, settings.secret_key).rows_now(job)
+                return customer_summary(job, *rows, {name: getattr(signoff, name) for name in SIGNOFF_FIELDS})
+        finally:
+            await engine.dispose()
+
+    canonical = asyncio.run(run())
+    click.echo(canonical.decode("utf-8"))
+    click.echo(summary_hash(canonical))
+
+
 @main.group()
 def inventory() -> None:
     """Inventory upkeep."""

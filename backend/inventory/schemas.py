@@ -33,7 +33,13 @@ AssetStatusName = Literal["in_stock", "in_custody", "in_transit", "installed", "
 HandoverStatusName = Literal["pending", "accepted", "declined"]
 ExceptionStatusName = Literal["open", "resolved"]
 ExceptionKindName = Literal[
-    "rejected", "custody_conflict", "stock_discrepancy", "damaged", "lost", "duplicate_signoff"
+    "rejected",
+    "custody_conflict",
+    "stock_discrepancy",
+    "damaged",
+    "lost",
+    "duplicate_signoff",
+    "signoff_mismatch",
 ]
 Days = Annotated[int, Meta(ge=1, le=3650)]
 # Times from devices must say their offset; a naive time is ambiguous across time zones.

@@ -843,6 +843,8 @@ class JobController(Controller):
             signed_at=data.signed_at,
             geo=_geo(data.geo),
             check_signature=blobs.check_signature_blob,
+            client_hash=data.client_hash,
+            args={"operation": "signoff", "job_id": str(job_id), **msgspec.to_builtins(data)},
         )
         return Response(
             signoff_read(made.record), status_code=HTTP_201_CREATED if made.created else HTTP_200_OK

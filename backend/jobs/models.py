@@ -340,6 +340,22 @@ class Signoff(SyncedEntity, table=True):
     snapshot: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     hash: str = Field(max_length=SHA256_HEX, nullable=False)
     seal: str = Field(max_length=SHA256_HEX, nullable=False)
+    # SYNC.md 1.1: the phone's sha256 of the customer summary it showed (``client_hash``), and the
+    # server's over the same canonical form of its own rows when the sign-off arrived
+    # (``backend.jobs.signoff_canonical``; null for sign-offs from before it existed).
+    client_hash: str | None = Field(default=None, max_length=SHA256_HEX)
+    summary_hash: str | None = Field(default=None, max_length=SHA256_HEX)
+
+    @property
+    def hash_match(self) -> bool | None:
+        return hashes_match(self.client_hash, self.summary_hash)
+
+
+def hashes_match(client_hash: str | None, summary_hash: str | None) -> bool | None:
+    """``null`` when the phone sent no hash, else whether the server's recomputation equals it."""
+    if client_hash is None:
+        return None
+    return client_hash == summary_hash
 
 
 class Approval(SyncedEntity, table=True):

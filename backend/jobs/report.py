@@ -46,6 +46,11 @@ LABELS = {
         "comment": "Comment",
         "signed_at": "Signed at",
         "hash": "Record hash",
+        "client_hash": "Phone's hash of what the customer saw",
+        "hashes_match": "Hashes match: what the phone showed the customer is what the record holds.",
+        "hashes_differ": "Hashes do not match: the phone showed the customer something other than "
+        "what the record holds.",
+        "no_client_hash": "The phone sent no hash of what the customer saw.",
         "intact": "The record is unchanged since it was signed.",
         "changed": "Changed since signing",
         "approval": "Approval",
@@ -84,6 +89,10 @@ LABELS = {
         "comment": "意见",
         "signed_at": "签字时间",
         "hash": "记录哈希",
+        "client_hash": "手机端客户所见内容的哈希",
+        "hashes_match": "哈希一致：手机展示给客户的内容与记录相符。",
+        "hashes_differ": "哈希不一致：手机展示给客户的内容与记录不同。",
+        "no_client_hash": "手机未发送客户所见内容的哈希。",
         "intact": "签字后记录未被修改。",
         "changed": "签字后有改动",
         "approval": "审批",
@@ -126,6 +135,21 @@ async def _data_uri(blobs: BlobService, sha256: str, variant: str) -> str | None
     except (MediaError, OSError, KeyError):
         return None
     return "data:image/webp;base64," + base64.b64encode(data).decode()
+
+
+def client_hash_verdict(signoff: s.SignoffRead, t: dict[str, str]) -> tuple[str, str]:
+    """(sentence, css class) on the phone's hash of what the customer saw (SYNC.md 1.1)."""
+    if signoff.hash_match is None:
+        return t["no_client_hash"], ""
+    return (t["hashes_match"], "ok") if signoff.hash_match else (t["hashes_differ"], "bad")
+
+
+def _client_hash_html(signoff: s.SignoffRead, t: dict[str, str]) -> str:
+    sentence, css = client_hash_verdict(signoff, t)
+    shown = (
+        f"<p>{t['client_hash']}: <code>{_t(signoff.client_hash)}</code></p>" if signoff.client_hash else ""
+    )
+    return f'{shown}<p class="{css}">{sentence}</p>'
 
 
 async def render_report(evidence: s.Evidence, blobs: BlobService, *, lang: str = "en") -> str:
@@ -178,7 +202,8 @@ async def render_report(evidence: s.Evidence, blobs: BlobService, *, lang: str =
 <tr><td>{t["signed_at"]}</td><td>{_when(so.signed_at)}</td></tr>
 </table>
 {f'<p><img class="sig" src="{signature}" alt="signature"></p>' if signature else ""}
-<p>{t["hash"]}: <code>{_t(so.hash)}</code></p>{verdict}"""
+<p>{t["hash"]}: <code>{_t(so.hash)}</code></p>{verdict}
+{_client_hash_html(so, t)}"""
     approvals = "".join(
         f"<tr><td>{_t(a.decision)}</td><td>{_t(a.decided_by_name)}</td><td>{_when(a.decided_at)}</td>"
         f"<td>{_t(a.reason)}</td></tr>"

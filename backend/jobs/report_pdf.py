@@ -26,7 +26,7 @@ from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from backend.jobs import schemas as s
-from backend.jobs.report import LABELS
+from backend.jobs.report import LABELS, client_hash_verdict
 
 log = logging.getLogger("fieldq.report")
 FONT_CANDIDATES = (
@@ -195,6 +195,9 @@ def render_pdf(
                 else f"{t['changed']}: {', '.join(evidence.verification.changed) or '—'}"
             )
             story.append(_p(verdict, SMALL))
+        if so.client_hash:
+            story.append(_p(f"{t['client_hash']}: {so.client_hash}", SMALL))
+        story.append(_p(client_hash_verdict(so, t)[0], SMALL))
     if evidence.approvals:
         story.append(_p(t["approval"], HEADING))
         rows = [

@@ -10,7 +10,7 @@ from uuid import UUID
 import msgspec
 from msgspec import Meta
 
-from backend.auth.schemas import NAME_PATTERN, SINGLE_LINE_PATTERN, Request
+from backend.auth.schemas import MULTILINE_PATTERN, NAME_PATTERN, SINGLE_LINE_PATTERN, Request
 from backend.inventory.schemas import AwareTime, Qty, Size
 from backend.jobs.models import ADDRESS_MAX, CODE_MAX, NAME_MAX, NOTE_MAX, TEXT_MAX
 
@@ -290,9 +290,12 @@ class SignoffCreate(Request, kw_only=True):
     rating: Rating
     rating_technical: Rating | None = None
     rating_service: Rating | None = None
-    comment: Text = ""
+    comment: Annotated[str, Meta(max_length=TEXT_MAX, pattern=MULTILINE_PATTERN)] = ""
     signed_at: AwareTime
     geo: Geo | None = None
+    # SYNC.md 1.1: the phone's sha256 (lowercase hex) of the customer summary it showed, in the canonical
+    # form of backend.jobs.signoff_canonical (docs/SYNC.md). A mismatch is kept, with an exception.
+    client_hash: Sha256 | None = None
 
 
 class Decision(Request, kw_only=True):
@@ -434,6 +437,10 @@ class SignoffRead(msgspec.Struct, kw_only=True):
     signature_blob: str
     signature_url: str
     hash: str
+    # The phone's hash of the customer summary, the server's, and whether they agree (null: none sent).
+    client_hash: str | None = None
+    summary_hash: str | None = None
+    hash_match: bool | None = None
 
 
 class ApprovalRead(msgspec.Struct, kw_only=True):
@@ -457,6 +464,9 @@ class VerificationRead(msgspec.Struct, kw_only=True):
     changed: list[str]
     amendments: list[HistoryRead]
     signature_intact: bool | None = None
+    client_hash: str | None = None
+    summary_hash: str | None = None
+    hash_match: bool | None = None
 
 
 class Evidence(msgspec.Struct, kw_only=True):

@@ -65,6 +65,7 @@ from backend.jobs.record import (
     seal,
     signed_payload,
 )
+from backend.jobs.signoff_canonical import customer_summary, summary_hash
 from backend.jobs.workflow import (
     WORKING,
     Capacity,
@@ -73,7 +74,9 @@ from backend.jobs.workflow import (
     check_transition,
 )
 from backend.media.store import BlobStore
+from backend.sync.exceptions import raise_exception
 from backend.sync.feed import version_after_commit
+from backend.sync.models import ExceptionKind
 
 # Where ids derived from others live (a step result is named by its job and step).
 JOB_NAMESPACE = uuid.UUID("6f1c1f4e-1f7e-4a53-9c39-3f0f6b7a2b10")
@@ -205,6 +208,10 @@ class Verification:
     amendments: list[JobHistory]
     # The stored signature image still hashes to the sha256 the hash covers (None: not checked here).
     signature_intact: bool | None = None
+    # SYNC.md 1.1: the phone's hash of the customer summary, the server's, and whether they agree.
+    client_hash: str | None = None
+    summary_hash: str | None = None
+    hash_match: bool | None = None
 
 
 async def reserve_numbers(session: AsyncSession, name: str, count: int = 1) -> int:
@@ -1213,14 +1220,20 @@ class JobService:
 
     # --- sign-off ---------------------------------------------------------------------------------------
 
-    async def _record_now(self, job: Job) -> dict[str, Any]:
+    async def rows_now(
+        self, job: Job
+    ) -> tuple[list[JobStep], list[JobLog], list[Attachment], list[Movement]]:
+        """The job's work record as it is now: its steps, logs, photos and part movements."""
         steps = await self.session.scalars(select(JobStep).where(JobStep.job_id == job.id))
         logs = await self.session.scalars(select(JobLog).where(JobLog.job_id == job.id))
         attachments = await self.session.scalars(select(Attachment).where(Attachment.job_id == job.id))
         parts = await self.session.scalars(
             select(Movement).where(Movement.job_id == job.id, Movement.operation.in_(PART_OPERATIONS))
         )
-        return canonical_record(job, list(steps), list(logs), list(attachments), list(parts))
+        return list(steps), list(logs), list(attachments), list(parts)
+
+    async def _record_now(self, job: Job) -> dict[str, Any]:
+        return canonical_record(job, *await self.rows_now(job))
 
     async def signoff(
         self,
@@ -1238,10 +1251,17 @@ class JobService:
         signed_at: datetime,
         geo: Geo | None,
         check_signature,
+        client_hash: str | None = None,
+        args: dict[str, Any] | None = None,
     ) -> Created:
         """The customer accepts (or refuses) the work on the technician's phone. Once per job: the same
         ``signoff_id`` again returns the first; any other sign-off of a signed job is ``ALREADY_SIGNED``.
-        ``check_signature(sha256)`` checks the stored image is a real, non-blank signature."""
+        ``check_signature(sha256)`` checks the stored image is a real, non-blank signature.
+
+        ``client_hash`` is the phone's sha256 of the customer summary it showed (SYNC.md 1.1); the server
+        computes its own over the same canonical form of its rows and keeps both. A mismatch is kept,
+        never refused: it raises a ``signoff_mismatch`` exception (in ``extra["exception_ids"]``), with
+        ``args``, the request or mutation as it arrived."""
         check_device_time(signed_at, "signed_at")
         job = await self.visible_job(job_id, current, lock=True)
         existing = await self.session.scalar(select(Signoff).where(Signoff.job_id == job.id))
@@ -1294,17 +1314,36 @@ class JobService:
             "accuracy_m": geo.accuracy_m if geo else None,
             "recorded_by_id": current.id,
         }
-        snapshot = await self._record_now(job)
+        rows = await self.rows_now(job)
+        snapshot = canonical_record(job, *rows)
         digest = record_hash(signed_payload(snapshot, fields))
+        shown = summary_hash(customer_summary(job, *rows, fields))
         signoff = Signoff(
             id=signoff_id,
             job_id=job.id,
             snapshot=snapshot,
             hash=digest,
             seal=seal(self._seal_key, digest),
+            client_hash=client_hash,
+            summary_hash=shown,
             **fields,
         )
         self.session.add(signoff)
+        raised: list[UUID] = []
+        if client_hash is not None and client_hash != shown:
+            exception = await raise_exception(
+                self.session,
+                kind=ExceptionKind.signoff_mismatch,
+                message=(
+                    f"{job.number}: the phone's hash of what the customer saw ({client_hash}) differs from "
+                    f"the server's over its own record ({shown}); the sign-off was kept"
+                ),
+                user_id=job.assignee_id or current.id,
+                raised_by_id=current.id,
+                mutation=args,
+                job_id=job.id,
+            )
+            raised.append(exception.id)
         transaction_cache(self.session)[("signed", job.id)] = True
         record_event(
             self.session,
@@ -1332,7 +1371,7 @@ class JobService:
             job, current, target, "" if accepted else (comment.strip() or "the customer did not accept")
         )
         await self.session.flush()
-        return Created(signoff)
+        return Created(signoff, extra={"exception_ids": raised} if raised else {})
 
     async def verify(self, current: CurrentUser, job_id: UUID) -> Verification:
         """Recompute the sign-off hash from the record as it is now and compare it with the one stored
@@ -1378,6 +1417,9 @@ class JobService:
             snapshot_intact=snapshot_hash == signoff.hash,
             changed=changed_sections(signoff.snapshot, now),
             amendments=amendments,
+            client_hash=signoff.client_hash,
+            summary_hash=signoff.summary_hash,
+            hash_match=signoff.hash_match,
         )
 
     # --- approval ---------------------------------------------------------------------------------------

@@ -153,12 +153,21 @@ def summary_document(
     answers: Mapping[str, Any],
 ) -> dict[str, Any]:
     """The summary as a plain document. Rows may be objects or mappings with the fields named above."""
+    steps = [_object(s, STEP_FIELDS) for s in steps]
+    # A step's photo is in the step's ``blobs``; the server also makes an attachment of it (an id the
+    # phone cannot know offline): left out, whoever made it.
+    step_photos = {(s["step_id"], blob) for s in steps for blob in s["blobs"]}
+    attachments = [
+        a
+        for a in (_object(a, ATTACHMENT_FIELDS) for a in attachments)
+        if (a["step_id"], a["blob"]) not in step_photos
+    ]
     return {
         "format": SUMMARY_FORMAT,
         "job": _object(job, JOB_FIELDS),
-        "steps": sorted((_object(s, STEP_FIELDS) for s in steps), key=lambda s: s["step_id"]),
+        "steps": sorted(steps, key=lambda s: s["step_id"]),
         "logs": sorted((_object(g, LOG_FIELDS) for g in logs), key=lambda g: g["id"]),
-        "attachments": sorted((_object(a, ATTACHMENT_FIELDS) for a in attachments), key=lambda a: a["id"]),
+        "attachments": sorted(attachments, key=lambda a: a["id"]),
         "parts": sorted((_object(p, PART_FIELDS) for p in parts), key=lambda p: p["move_id"]),
         "answers": _object(answers, ANSWER_FIELDS),
     }
@@ -201,3 +210,22 @@ def canonical_summary(
 
 def summary_hash(canonical: bytes) -> str:
     return hashlib.sha256(canonical).hexdigest()
+
+
+# The ledger lines a phone shows as parts used: one per ``stock.consume`` and per ``spare.swap`` (the spare
+# that went in; the unit taken out is not a part).
+SUMMARY_PART_OPERATIONS = frozenset({"consume", "swap_install"})
+
+
+def customer_summary(
+    job: Any,
+    steps: Iterable[Any],
+    logs: Iterable[Any],
+    attachments: Iterable[Any],
+    movements: Iterable[Any],
+    answers: Mapping[str, Any],
+) -> bytes:
+    """The server's side: the canonical form over its own rows, the job's part movements filtered to
+    the ones a phone shows."""
+    parts = [m for m in movements if str(m.operation) in SUMMARY_PART_OPERATIONS]
+    return canonical_summary(job, steps, logs, attachments, parts, answers)

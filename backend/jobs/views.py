@@ -90,6 +90,9 @@ def verification_read(v: Verification, names: dict[UUID, str]) -> s.Verification
         changed=v.changed,
         amendments=[history_read(h, names) for h in v.amendments],
         signature_intact=v.signature_intact,
+        client_hash=v.client_hash,
+        summary_hash=v.summary_hash,
+        hash_match=v.hash_match,
     )
 
 
@@ -508,4 +511,7 @@ def signoff_read(x: Signoff) -> s.SignoffRead:
         signature_blob=x.signature_blob,
         signature_url=blob_url(x.signature_blob),
         hash=x.hash,
+        client_hash=x.client_hash,
+        summary_hash=x.summary_hash,
+        hash_match=x.hash_match,
     )

@@ -77,6 +77,8 @@ class ExceptionKind(StrEnum):
     damaged = "damaged"
     lost = "lost"
     duplicate_signoff = "duplicate_signoff"
+    # SYNC.md 1.1: the phone's hash of what the customer saw differs from the server's recomputation.
+    signoff_mismatch = "signoff_mismatch"
 
 
 class ExceptionStatus(StrEnum):

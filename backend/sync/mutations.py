@@ -385,7 +385,13 @@ async def job_signoff(ctx: MutationContext, args: SignoffArgs) -> Outcome:
         signed_at=args.signed_at,
         geo=_geo(args.geo),
         check_signature=ctx.blobs.check_signature_blob,
+        client_hash=args.client_hash,
+        args=ctx.raw,
     )
+    # A client_hash that differs from the server's is kept, with an exception: merged (SYNC.md 1.1).
+    raised = made.extra.get("exception_ids")
+    if raised:
+        return Outcome("merged", version=made.record.version, exception_ids=list(raised))
     return Outcome(version=made.record.version)
 
 

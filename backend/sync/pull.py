@@ -28,6 +28,7 @@ from backend.auth.tokens import derive_key
 from backend.db import utcnow
 from backend.errors import InvalidInput
 from backend.jobs.blobs import blob_url
+from backend.jobs.models import hashes_match
 from backend.sync.models import SyncChange, SyncChangeScope, SyncMeta
 from backend.sync.scopes import ScopeResolver, entity_tables, scopes_of
 
@@ -121,6 +122,7 @@ def serialize(entity: str, row: dict[str, Any]) -> dict[str, Any]:
         data["thumbnail_url"] = blob_url(row["blob"], "thumbnail")
     elif entity == "signoff":
         data["signature_url"] = blob_url(row["signature_blob"])
+        data["hash_match"] = hashes_match(row.get("client_hash"), row.get("summary_hash"))
     return data
 
 

@@ -27,13 +27,13 @@ EXAMPLE = DATA / "customer_summary_example.json"
 REFERENCE = DATA / "canonical_reference.mjs"
 
 # The worked example of docs/SYNC.md: change neither without the other.
-EXAMPLE_HASH = "32d07c9cb82a7f15ffb992f82c38eca11a2a4bed62ddc8615424b2d0a6cf133b"
+EXAMPLE_HASH = "519fd1415e15a799529206c86b4943367941b3b5be12654e6315d7d70b224109"
 EXAMPLE_CANONICAL = (
     '{"answers":{"accepted":true,"comment":"很好\\tthanks","rating":5,"rating_service":null,'
     '"rating_technical":4,"signature_blob":"a3f1c2d4e5b6a7980112233445566778899aabbccddeeff00112233445566778",'
     '"signed_at":"2026-11-24T00:03:11.123Z","signer_name":"Zoë Wang"},'
     '"attachments":[{"blob":"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",'
-    '"caption":"Before \\"cleaning\\"","id":"5d4c3b2a-1f0e-4d9c-8b7a-695847362514","step_id":"s1-photo"}],'
+    '"caption":"Before \\"cleaning\\"","id":"5d4c3b2a-1f0e-4d9c-8b7a-695847362514","step_id":null}],'
     '"format":1,"job":{"arrival_note":"","customer_id":"0a4e6c1b-5d2f-4e8a-b3c7-9f1d2e3a4b5c",'
     '"departure_note":"Café lobby door locked","description":"Quarterly PM, ATM 3 (lobby)",'
     '"findings":"Cassette 2 roller worn; replaced.","id":"6f1c2a9e-0b7d-4c1e-9a51-3d2f8e4b7c10",'
@@ -57,6 +57,12 @@ def _example_canonical() -> bytes:
     return canonical_summary(
         data["job"], data["steps"], data["logs"], data["attachments"], data["parts"], answers
     )
+
+
+def test_a_steps_own_photo_is_not_an_attachment_of_the_summary():
+    document = json.loads(_example_canonical())
+    # The example's second attachment is s1-photo's own photo: the step's blobs hold it.
+    assert [a["id"] for a in document["attachments"]] == ["5d4c3b2a-1f0e-4d9c-8b7a-695847362514"]
 
 
 def test_worked_example_is_pinned():

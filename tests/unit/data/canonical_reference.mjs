@@ -14,12 +14,16 @@ const canon = (v) => {
 const pick = (row, fields) => Object.fromEntries(fields.map((f) => [f, row[f] ?? null]));
 const by = (key) => (a, b) => (a[key] < b[key] ? -1 : a[key] > b[key] ? 1 : 0);
 export function summary(d) {
+  // A step's photo is in the step's blobs: an attachment of the same step and blob is left out.
+  const stepPhotos = new Set(d.steps.flatMap((s) => s.blobs.map((b) => `${s.step_id} ${b}`)));
   const doc = {
     format: 1,
     job: pick(d.job, ["id","number","type","customer_id","site_id","unit_id","procedure_id","description","findings","arrival_note","departure_note","meter_reading"]),
     steps: d.steps.map((s) => ({ ...pick(s, ["step_id","result","value","note"]), blobs: [...s.blobs].sort() })).sort(by("step_id")),
     logs: d.logs.map((g) => pick(g, ["id","kind","text","minutes","value"])).sort(by("id")),
-    attachments: d.attachments.map((a) => pick(a, ["id","blob","step_id","caption"])).sort(by("id")),
+    attachments: d.attachments
+      .filter((a) => !stepPhotos.has(`${a.step_id} ${a.blob}`))
+      .map((a) => pick(a, ["id","blob","step_id","caption"])).sort(by("id")),
     parts: d.parts.map((p) => pick(p, ["move_id","item_id","asset_id","size","qty"])).sort(by("move_id")),
     answers: { ...pick(d.answers, ["signer_name","accepted","rating","rating_technical","rating_service","comment","signature_blob"]),
                signed_at: new Date(d.answers.signed_at).toISOString() },
