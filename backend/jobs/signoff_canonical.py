@@ -137,7 +137,8 @@ def _value(name: str, value: Any) -> Any:
 
 
 def _get(row: Any, name: str) -> Any:
-    return row[name] if isinstance(row, Mapping) else getattr(row, name)
+    # A field the phone's record leaves out is null, as the document says.
+    return row.get(name) if isinstance(row, Mapping) else getattr(row, name)
 
 
 def _object(row: Any, fields: tuple[str, ...]) -> dict[str, Any]:
@@ -156,7 +157,7 @@ def summary_document(
     steps = [_object(s, STEP_FIELDS) for s in steps]
     # A step's photo is in the step's ``blobs``; the server also makes an attachment of it (an id the
     # phone cannot know offline): left out, whoever made it.
-    step_photos = {(s["step_id"], blob) for s in steps for blob in s["blobs"]}
+    step_photos = {(s["step_id"], blob) for s in steps for blob in s["blobs"] or ()}
     attachments = [
         a
         for a in (_object(a, ATTACHMENT_FIELDS) for a in attachments)
