@@ -40,8 +40,9 @@ beforeEach(async () => {
 
 describe('schema', () => {
   it('declares the tables later issues rely on', () => {
-    expect(db.tables.map((t) => t.name).sort()).toEqual(['blobs', 'clients', 'meta', 'outbox', 'prefs', 'records', 'session']);
-    expect(db.verno).toBe(2);
+    expect(db.tables.map((t) => t.name).sort()).toEqual(['blobs', 'clients', 'meta', 'originals', 'outbox', 'prefs', 'records', 'session']);
+    expect(db.verno).toBe(3);
+    expect(db.originals.schema.primKey.name).toBe('sha256');
     expect(db.outbox.schema.primKey.auto).toBe(true);
     expect(db.outbox.schema.indexes.map((i) => i.name).sort()).toEqual(['[clientId+id]', 'clientId', 'id', 'jobId', 'state']);
     expect(db.records.schema.primKey.name).toBe('[entity+id]');
@@ -50,7 +51,7 @@ describe('schema', () => {
     expect(db.blobs.schema.indexes.map((i) => i.name).sort()).toEqual(['clientId', 'jobId', 'state']);
   });
 
-  it('upgrades a v1 database to v2 without losing its outbox, client ids or prefs', async () => {
+  it('upgrades a v1 database to the current version without losing its outbox, client ids or prefs', async () => {
     const name = 'fieldq-upgrade-test';
     await Dexie.delete(name);
     // The database as the shell (v1) left it on a phone.
@@ -76,7 +77,7 @@ describe('schema', () => {
     const upgraded = new FieldQDB(name);
     try {
       await upgraded.open();
-      expect(upgraded.verno).toBe(2);
+      expect(upgraded.verno).toBe(3);
       expect(await upgraded.outbox.get(seq as number)).toEqual({ ...row, seq });
       // The new indexes cover the old row.
       expect(await upgraded.outbox.where('[clientId+id]').equals([row.clientId, 1]).count()).toBe(1);
@@ -89,6 +90,39 @@ describe('schema', () => {
       // The next entry gets a fresh seq after the old one.
       const next = await upgraded.outbox.add({ ...row, id: 2 });
       expect(next).toBeGreaterThan(seq as number);
+    } finally {
+      upgraded.close();
+      await Dexie.delete(name);
+    }
+  });
+
+  it('moves v2 originals out of the blob rows (v3), keeping every photo and its thumbnail', async () => {
+    const name = 'fieldq-upgrade-v2';
+    await Dexie.delete(name);
+    const v2 = new Dexie(name);
+    v2.version(1).stores({ session: 'id', clients: 'username', prefs: 'key', outbox: '++seq, id', meta: 'key' });
+    v2.version(2).stores({
+      outbox: '++seq, id, [clientId+id], clientId, jobId, state',
+      records: '[entity+id], entity, [entity+jobId], pinned',
+      blobs: 'sha256, state, clientId, jobId',
+    });
+    const photo = new Uint8Array([0xff, 0xd8, 0xff, 0xe0, 9, 9]).buffer;
+    const base = { clientId: 'c', type: 'image/jpeg', size: 6, createdAt: 1, sent: 0, thumb: new Uint8Array([1]).buffer };
+    await v2.table('blobs').put({ ...base, sha256: 'a'.repeat(64), bytes: photo, state: 'pending' });
+    await v2.table('blobs').put({ ...base, sha256: 'b'.repeat(64), bytes: new ArrayBuffer(0), state: 'uploaded' });
+    v2.close();
+
+    const upgraded = new FieldQDB(name);
+    try {
+      await upgraded.open();
+      const pending = (await upgraded.blobs.get('a'.repeat(64)))! as unknown as Record<string, unknown>;
+      expect(pending.kept).toBe(true);
+      expect('bytes' in pending).toBe(false);
+      expect(new Uint8Array((await upgraded.originals.get('a'.repeat(64)))!.bytes)).toEqual(new Uint8Array(photo));
+      const freed = (await upgraded.blobs.get('b'.repeat(64)))!;
+      expect(freed.kept).toBe(false);
+      expect(freed.thumb!.byteLength).toBe(1);
+      expect(await upgraded.originals.get('b'.repeat(64))).toBeUndefined();
     } finally {
       upgraded.close();
       await Dexie.delete(name);

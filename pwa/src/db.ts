@@ -120,7 +120,8 @@ export interface BlobRecord {
   clientId: string;
   type: string;
   size: number;
-  bytes: ArrayBuffer;
+  /** The original is still on this phone (in `db.originals`, kept apart so the screens never read it). */
+  kept: boolean;
   thumb?: ArrayBuffer;
   createdAt: number;
   state: 'pending' | 'uploaded' | 'failed';
@@ -131,6 +132,12 @@ export interface BlobRecord {
   jobId?: string;
   /** A photo taken for a step that has no result yet: it joins the step's `job.step` when recorded. */
   draftStepId?: string;
+}
+
+/** A photo's or signature's original bytes, exactly as taken (read only to upload it). */
+export interface OriginalRecord {
+  sha256: string;
+  bytes: ArrayBuffer;
 }
 
 /** Small key/value state: sync cursors, mutation counters, the last sync. */
@@ -147,6 +154,7 @@ export class FieldQDB extends Dexie {
   meta!: EntityTable<MetaRecord, 'key'>;
   records!: Dexie.Table<SyncedRecord, [string, string]>;
   blobs!: EntityTable<BlobRecord, 'sha256'>;
+  originals!: EntityTable<OriginalRecord, 'sha256'>;
 
   constructor(name = 'fieldq') {
     super(name);
@@ -164,6 +172,20 @@ export class FieldQDB extends Dexie {
       records: '[entity+id], entity, [entity+jobId], pinned',
       blobs: 'sha256, state, clientId, jobId',
     });
+    // v3: originals apart from the photo's metadata: every screen reads `blobs` (thumbnails, states),
+    // and cloning megabytes of originals on each local write made the screens slow.
+    this.version(3)
+      .stores({ originals: 'sha256' })
+      .upgrade(async (tx) => {
+        const blobs = tx.table('blobs');
+        const originals = tx.table('originals');
+        for (const row of (await blobs.toArray()) as (BlobRecord & { bytes?: ArrayBuffer })[]) {
+          const { bytes, ...rest } = row;
+          const kept = !!bytes && bytes.byteLength > 0;
+          if (kept) await originals.put({ sha256: row.sha256, bytes });
+          await blobs.put({ ...rest, kept });
+        }
+      });
   }
 }
 

@@ -1,7 +1,7 @@
 import 'fake-indexeddb/auto';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { OfflineError } from '../api';
-import { db, type BlobRecord } from '../db';
+import { db } from '../db';
 import {
   ACCEPTED_TYPES,
   addBlob,
@@ -17,6 +17,7 @@ import {
   uploadPending,
   uploadProgressStore,
   type BlobTransport,
+  type BlobUpload,
 } from './blobs';
 import { enqueue } from './outbox';
 
@@ -41,6 +42,13 @@ const png = () => bytesOf([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], [0, 
 const webp = () => bytesOf('RIFF', [0x24, 0, 0, 0], 'WEBP', 'VP8 ');
 const heic = (brand = 'heic') => bytesOf([0, 0, 0, 0x18], 'ftyp', brand, [0, 0, 0, 0], 'mif1');
 const noThumb = async () => undefined;
+/** The original bytes kept on the phone (db.originals), or an empty buffer when released. */
+const originalOf = async (sha256: string) => (await db.originals.get(sha256))?.bytes ?? new ArrayBuffer(0);
+/** Frees the original as releaseUploaded does. */
+const release = async (sha256: string) => {
+  await db.originals.delete(sha256);
+  await db.blobs.update(sha256, { kept: false });
+};
 
 /** A transport over an in-memory server; `failPuts` makes the next puts throw `errors[i]`. */
 function fakeTransport() {
@@ -52,7 +60,7 @@ function fakeTransport() {
     progress,
     errors,
     exists: vi.fn(async (sha256: string) => stored.has(sha256)),
-    put: vi.fn(async (record: BlobRecord, onProgress: (sent: number) => void) => {
+    put: vi.fn(async (record: BlobUpload, onProgress: (sent: number) => void) => {
       const error = errors.shift();
       if (error) {
         onProgress(Math.floor(record.size / 2));
@@ -127,7 +135,8 @@ describe('addBlob', () => {
     });
     expect(thumbnail).toHaveBeenCalledWith(bytes, 'image/jpeg');
     const stored = (await db.blobs.get(record.sha256))!;
-    expect(new Uint8Array(stored.bytes)).toEqual(new Uint8Array(bytes));
+    expect(new Uint8Array(await originalOf(record.sha256))).toEqual(new Uint8Array(bytes));
+    expect(stored.kept).toBe(true);
     expect(new Uint8Array(stored.thumb!)).toEqual(new Uint8Array([1, 2, 3]));
   });
 
@@ -173,10 +182,11 @@ describe('addBlob', () => {
 
   it('takes the bytes back for a photo whose original was freed after upload, staying uploaded', async () => {
     const record = await addBlob(jpeg(5), 'image/jpeg', { clientId: CLIENT, thumbnail: noThumb });
-    await db.blobs.update(record.sha256, { state: 'uploaded', bytes: new ArrayBuffer(0) });
+    await db.blobs.update(record.sha256, { state: 'uploaded' });
+    await release(record.sha256);
     const back = await addBlob(jpeg(5), 'image/jpeg', { clientId: CLIENT, thumbnail: noThumb });
     expect(back.state).toBe('uploaded');
-    expect((await db.blobs.get(record.sha256))!.bytes.byteLength).toBe(64);
+    expect((await originalOf(record.sha256)).byteLength).toBe(0); // on the server: not kept again
   });
 });
 
@@ -224,7 +234,7 @@ describe('ensureUploaded', () => {
   it('skips the put for a blob the server already has (exists), and still marks it', async () => {
     const t = fakeTransport();
     const a = await addBlob(jpeg(12), 'image/jpeg', { clientId: CLIENT, thumbnail: noThumb });
-    t.stored.set(a.sha256, a.bytes);
+    t.stored.set(a.sha256, await originalOf(a.sha256));
     await ensureUploaded([a.sha256], t);
     expect(t.exists).toHaveBeenCalledWith(a.sha256);
     expect(t.put).not.toHaveBeenCalled();
@@ -235,7 +245,7 @@ describe('ensureUploaded', () => {
     const t = fakeTransport();
     const a = await addBlob(jpeg(13), 'image/jpeg', { clientId: CLIENT, thumbnail: noThumb });
     await db.blobs.update(a.sha256, { state: 'uploaded' });
-    t.stored.set(a.sha256, a.bytes); // the server says it has it, yet a push said BLOB_MISSING
+    t.stored.set(a.sha256, await originalOf(a.sha256)); // the server says it has it, yet a push said BLOB_MISSING
     await ensureUploaded([a.sha256], t, true);
     expect(t.exists).not.toHaveBeenCalled();
     expect(t.put).toHaveBeenCalledTimes(1);
@@ -244,7 +254,8 @@ describe('ensureUploaded', () => {
   it('passes over blobs this phone does not hold, or whose original was freed', async () => {
     const t = fakeTransport();
     const a = await addBlob(jpeg(14), 'image/jpeg', { clientId: CLIENT, thumbnail: noThumb });
-    await db.blobs.update(a.sha256, { state: 'pending', bytes: new ArrayBuffer(0) });
+    await db.blobs.update(a.sha256, { state: 'pending' });
+    await release(a.sha256);
     await ensureUploaded(['f'.repeat(64), a.sha256], t);
     expect(t.exists).not.toHaveBeenCalled();
     expect(t.put).not.toHaveBeenCalled();
@@ -305,7 +316,7 @@ describe('uploadPending', () => {
     const done = await addBlob(jpeg(26), 'image/jpeg', { clientId: CLIENT, thumbnail: noThumb, now: 10 });
     await db.blobs.update(done.sha256, { state: 'uploaded' });
     const hollow = await addBlob(jpeg(27), 'image/jpeg', { clientId: CLIENT, thumbnail: noThumb, now: 20 });
-    await db.blobs.update(hollow.sha256, { bytes: new ArrayBuffer(0) });
+    await release(hollow.sha256);
 
     expect(await uploadPending(CLIENT, t)).toBe(2);
     expect(t.put.mock.calls.map(([record]) => record.sha256)).toEqual([older.sha256, newer.sha256]);
@@ -314,7 +325,7 @@ describe('uploadPending', () => {
   it('skips the put of a pending blob the server already has', async () => {
     const t = fakeTransport();
     const a = await addBlob(jpeg(28), 'image/jpeg', { clientId: CLIENT, thumbnail: noThumb });
-    t.stored.set(a.sha256, a.bytes);
+    t.stored.set(a.sha256, await originalOf(a.sha256));
     await uploadPending(CLIENT, t);
     expect(t.put).not.toHaveBeenCalled();
     expect((await db.blobs.get(a.sha256))!.state).toBe('uploaded');
@@ -353,10 +364,11 @@ describe('releaseUploaded', () => {
 
     expect(await releaseUploaded()).toBe(1);
     const freed = (await db.blobs.get(free.sha256))!;
-    expect(freed.bytes.byteLength).toBe(0);
+    expect((await originalOf(free.sha256)).byteLength).toBe(0);
+    expect(freed.kept).toBe(false);
     expect(freed.thumb!.byteLength).toBe(1); // the thumbnail stays for the screens
     expect(freed.state).toBe('uploaded');
-    for (const kept of [named, pending, draft]) expect((await db.blobs.get(kept.sha256))!.bytes.byteLength).toBe(64);
+    for (const kept of [named, pending, draft]) expect((await originalOf(kept.sha256)).byteLength).toBe(64);
     expect(await releaseUploaded()).toBe(0); // already freed: not counted again
   });
 });

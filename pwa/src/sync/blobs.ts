@@ -6,6 +6,9 @@
  * (docs/SYNC.md, Blobs); a reload resumes the queue, and nothing is dropped.
  */
 import { db, type BlobRecord } from '../db';
+
+/** A blob with its original bytes, as a transport uploads it. */
+export type BlobUpload = BlobRecord & { bytes: ArrayBuffer };
 import { createStore } from '../store';
 
 export const MAX_BLOB_BYTES = 15 * 1024 * 1024;
@@ -61,7 +64,7 @@ export async function addBlob(bytes: ArrayBuffer, declaredType: string, options:
   if (!type) throw new BlobRefusedError('not a JPEG, PNG, WebP or HEIC image', 'NOT_AN_IMAGE');
   const sha256 = await sha256Hex(bytes);
   const existing = await db.blobs.get(sha256);
-  if (existing && existing.bytes.byteLength > 0) {
+  if (existing && (existing.kept || existing.state === 'uploaded')) {
     if (options.draftStepId && !existing.draftStepId && existing.state !== 'uploaded') {
       await db.blobs.update(sha256, { draftStepId: options.draftStepId, jobId: options.jobId });
     }
@@ -73,7 +76,7 @@ export async function addBlob(bytes: ArrayBuffer, declaredType: string, options:
     clientId: options.clientId,
     type,
     size: bytes.byteLength,
-    bytes,
+    kept: true,
     thumb,
     createdAt: options.now ?? Date.now(),
     state: existing?.state === 'uploaded' ? 'uploaded' : 'pending',
@@ -81,7 +84,10 @@ export async function addBlob(bytes: ArrayBuffer, declaredType: string, options:
     jobId: options.jobId,
     draftStepId: options.draftStepId,
   };
-  await db.blobs.put(record);
+  await db.transaction('rw', db.blobs, db.originals, async () => {
+    await db.originals.put({ sha256, bytes });
+    await db.blobs.put(record);
+  });
   return record;
 }
 
@@ -100,7 +106,7 @@ export async function makeThumbnail(bytes: ArrayBuffer, type: string): Promise<A
 /** How blobs reach the server; supplied by the engine (XHR with progress), or by a test. */
 export interface BlobTransport {
   exists(sha256: string): Promise<boolean>;
-  put(record: BlobRecord, onProgress: (sent: number) => void): Promise<void>;
+  put(record: BlobUpload, onProgress: (sent: number) => void): Promise<void>;
 }
 
 /**
@@ -114,7 +120,7 @@ export async function ensureUploaded(sha256s: string[], transport: BlobTransport
     const record = await db.blobs.get(sha256);
     if (!record) continue; // not taken on this phone: the server has it or will say `blocked`
     if (record.state === 'uploaded' && !force) continue;
-    if (record.bytes.byteLength === 0) continue;
+    if (!record.kept) continue;
     await uploadOne(record, transport, force);
   }
 }
@@ -122,7 +128,7 @@ export async function ensureUploaded(sha256s: string[], transport: BlobTransport
 /** Uploads everything pending (oldest first), so photos travel even before their step is recorded. */
 export async function uploadPending(clientId: string, transport: BlobTransport): Promise<number> {
   const pending = (await db.blobs.where('state').anyOf('pending', 'failed').toArray())
-    .filter((record) => record.clientId === clientId && record.bytes.byteLength > 0)
+    .filter((record) => record.clientId === clientId && record.kept)
     .sort((a, b) => a.createdAt - b.createdAt);
   // A photo the server refuses for good (marked failed) does not hold back the ones after it; the
   // refusal is still thrown at the end. A transport error stops the queue (the next sync resumes it).
@@ -140,10 +146,12 @@ export async function uploadPending(clientId: string, transport: BlobTransport):
 }
 
 async function uploadOne(record: BlobRecord, transport: BlobTransport, force: boolean): Promise<void> {
+  const original = await db.originals.get(record.sha256);
+  if (!original) return; // released meanwhile: it is on the server
   uploadProgressStore.set({ sha256: record.sha256, sent: 0, total: record.size });
   try {
     if (force || !(await transport.exists(record.sha256))) {
-      await transport.put(record, (sent) => {
+      await transport.put({ ...record, bytes: original.bytes }, (sent) => {
         uploadProgressStore.set({ sha256: record.sha256, sent, total: record.size });
       });
     }
@@ -163,13 +171,14 @@ async function uploadOne(record: BlobRecord, transport: BlobTransport, force: bo
  * the screens). Photos still waiting are never touched.
  */
 export async function releaseUploaded(): Promise<number> {
-  return db.transaction('rw', db.blobs, db.outbox, async () => {
+  return db.transaction('rw', [db.blobs, db.outbox, db.originals], async () => {
     const named = new Set((await db.outbox.toArray()).flatMap((entry) => entry.blobs));
     const uploaded = await db.blobs.where('state').equals('uploaded').toArray();
     let freed = 0;
     for (const record of uploaded) {
-      if (named.has(record.sha256) || record.draftStepId || record.bytes.byteLength === 0) continue;
-      await db.blobs.update(record.sha256, { bytes: new ArrayBuffer(0) });
+      if (named.has(record.sha256) || record.draftStepId || !record.kept) continue;
+      await db.originals.delete(record.sha256);
+      await db.blobs.update(record.sha256, { kept: false });
       freed += 1;
     }
     return freed;
@@ -192,9 +201,13 @@ export async function commitDrafts(sha256s: string[]): Promise<void> {
 
 /** Removes a draft photo the technician discarded before recording the step. */
 export async function discardDraft(sha256: string): Promise<void> {
-  await db.transaction('rw', db.blobs, db.outbox, async () => {
+  await db.transaction('rw', [db.blobs, db.outbox, db.originals], async () => {
     const named = (await db.outbox.toArray()).some((entry) => entry.blobs.includes(sha256));
-    if (named) await db.blobs.update(sha256, { draftStepId: undefined });
-    else await db.blobs.delete(sha256);
+    if (named) {
+      await db.blobs.update(sha256, { draftStepId: undefined });
+    } else {
+      await db.blobs.delete(sha256);
+      await db.originals.delete(sha256);
+    }
   });
 }

@@ -6,9 +6,9 @@
  * dropped.
  */
 import { ApiError, OfflineError, apiFetch, currentAccessToken, endLogin, refreshTokens } from '../api';
-import { clientIdFor, db, renewClientId, type BlobRecord } from '../db';
+import { clientIdFor, db, renewClientId } from '../db';
 import { createStore } from '../store';
-import { BlobRefusedError, ensureUploaded, releaseUploaded, uploadPending, type BlobTransport } from './blobs';
+import { BlobRefusedError, ensureUploaded, releaseUploaded, uploadPending, type BlobTransport, type BlobUpload } from './blobs';
 import {
   dropSettled,
   isFinal,
@@ -276,7 +276,7 @@ export const blobTransport: BlobTransport = {
 };
 
 function xhrPut(
-  record: BlobRecord,
+  record: BlobUpload,
   token: string,
   onProgress: (sent: number) => void,
 ): Promise<{ status: number; code: string; message: string }> {

@@ -540,12 +540,13 @@ describe('push', () => {
   it('blocked, with the real blob queue: the blob marked uploaded is put again with force, then applied', async () => {
     const server = new FakeServer();
     const bytes = new Uint8Array([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3]).buffer;
+    await db.originals.put({ sha256: SHA_A, bytes });
     await db.blobs.put({
       sha256: SHA_A,
       clientId: CLIENT,
       type: 'image/jpeg',
       size: bytes.byteLength,
-      bytes,
+      kept: true,
       createdAt: 1,
       state: 'uploaded',
       sent: bytes.byteLength,

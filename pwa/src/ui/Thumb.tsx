@@ -1,7 +1,7 @@
 /** A photo's thumbnail: the phone's own copy when it has one, else the server's (fetched with the login's token). */
 import { useEffect, useState } from 'preact/hooks';
 import { apiFetchBlob } from '../api';
-import type { BlobRecord } from '../db';
+import { db, type BlobRecord } from '../db';
 import { t } from '../i18n';
 
 export function Thumb({
@@ -19,10 +19,16 @@ export function Thumb({
   useEffect(() => {
     let made: string | null = null;
     let live = true;
-    const source = record?.thumb ?? (record && record.bytes.byteLength > 0 ? record.bytes : null);
-    if (source) {
-      made = URL.createObjectURL(new Blob([source], { type: record?.thumb ? 'image/jpeg' : record?.type }));
+    if (record?.thumb) {
+      made = URL.createObjectURL(new Blob([record.thumb], { type: 'image/jpeg' }));
       setUrl(made);
+    } else if (record?.kept) {
+      // No thumbnail could be made (an unusual format): the original, read only here.
+      void db.originals.get(record.sha256).then((original) => {
+        if (!live || !original) return;
+        made = URL.createObjectURL(new Blob([original.bytes], { type: record.type }));
+        setUrl(made);
+      });
     } else if (serverUrl && navigator.onLine) {
       void apiFetchBlob(serverUrl)
         .then((blob) => {
