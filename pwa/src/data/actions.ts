@@ -3,10 +3,24 @@
  * entry and its local effect commit together, the screen shows it at once, the engine syncs it later.
  * Record ids are made here, so a replay never creates a second record.
  */
-import { newUuid, type OutboxEntry } from '../db';
+import { db, newUuid, type OutboxEntry } from '../db';
 import { addBlob, commitDrafts, type AddBlobOptions } from '../sync/blobs';
 import { enqueue } from '../sync/outbox';
 import type { JobView, StepSpec } from './overlay';
+
+/** A part used on a job, as this phone recorded it (kept after it synced). */
+export interface LocalPart {
+  move_id: string;
+  item_id: string;
+  asset_id: string | null;
+  size: string;
+  qty: number;
+  at: string;
+  spare_asset_id?: string;
+  removed_serial?: string;
+}
+
+export const JOB_PARTS_PREFIX = 'job-parts:';
 
 export interface Geo {
   lat: number;
@@ -58,16 +72,25 @@ export function consumePart(
   if (part.size) args.size = part.size;
   if (part.from_location_id) args.from_location_id = part.from_location_id;
   if (part.asset_id) args.asset_id = part.asset_id;
-  return enqueue(clientId, 'stock.consume', args, { label: job.number });
+  // The pulled scope has no ledger lines: the job's parts stay known on this phone after they sync
+  // (the customer's summary and its hash list them).
+  const line: LocalPart = { move_id: String(args.move_id), item_id: part.item_id, asset_id: part.asset_id ?? null, size: part.size, qty: part.qty, at: new Date().toISOString() };
+  return enqueue(clientId, 'stock.consume', args, {
+    label: job.number,
+    alsoInTransaction: () => rememberPart(job.id, line),
+  });
 }
 
 export function swapSpare(clientId: string, job: JobView, spareAssetId: string, removedSerial: string): Promise<OutboxEntry> {
-  return enqueue(
-    clientId,
-    'spare.swap',
-    { move_id: newUuid(), job_id: job.id, unit_id: job.unit_id, spare_asset_id: spareAssetId, removed_serial: removedSerial.trim() },
-    { label: job.number },
-  );
+  const args = { move_id: newUuid(), job_id: job.id, unit_id: job.unit_id, spare_asset_id: spareAssetId, removed_serial: removedSerial.trim() };
+  const line: LocalPart = { move_id: args.move_id, item_id: '', asset_id: null, size: '', qty: 1, at: new Date().toISOString(), spare_asset_id: spareAssetId, removed_serial: args.removed_serial };
+  return enqueue(clientId, 'spare.swap', args, { label: job.number, alsoInTransaction: () => rememberPart(job.id, line) });
+}
+
+async function rememberPart(jobId: string, line: LocalPart): Promise<void> {
+  const key = JOB_PARTS_PREFIX + jobId;
+  const known = ((await db.meta.get(key))?.value as LocalPart[] | undefined) ?? [];
+  await db.meta.put({ key, value: [...known, line] });
 }
 
 /** The technician's own fields of the job, against the version the phone holds (three-way merge on the server). */

@@ -3,6 +3,7 @@
  * Each is meant for `useLive` (Dexie liveQuery), so a write or a pull re-renders what it touched.
  */
 import { db, type BlobRecord, type OutboxEntry, type SyncedRecord } from '../db';
+import { JOB_PARTS_PREFIX, type LocalPart } from './actions';
 import { entriesOf, isFinal, needsAttention, overlays } from '../sync/outbox';
 import { pulledCheckpoint } from '../sync/pull';
 import {
@@ -97,7 +98,11 @@ export interface JobDetail {
   entries: OutboxEntry[];
 }
 
-export async function jobDetail(clientId: string, jobId: string): Promise<JobDetail | null> {
+/**
+ * A job with everything its screens show. `unitHistory` (every job on the same unit) costs a scan of the
+ * jobs: only the Job screen asks for it, so a step recorded on the Procedure screen shows at once.
+ */
+export async function jobDetail(clientId: string, jobId: string, options: { unitHistory?: boolean } = {}): Promise<JobDetail | null> {
   const record = await db.records.get(['job', jobId]);
   if (!record) return null;
   const { entries, isOverlay } = await overlayContext(clientId);
@@ -116,6 +121,7 @@ export async function jobDetail(clientId: string, jobId: string): Promise<JobDet
     ).toArray(),
     db.blobs.where('jobId').equals(jobId).toArray(),
   ]);
+  const localParts = ((await db.meta.get(JOB_PARTS_PREFIX + jobId))?.value as LocalPart[] | undefined) ?? [];
   const jobEntries = entries.filter((entry) => entry.jobId === jobId);
   const of = (entity: string) => children.filter((row) => row.entity === entity).map((row) => row.data);
   const specs = procedure ? ((procedure.data.steps as StepSpec[] | undefined) ?? []) : [];
@@ -146,7 +152,7 @@ export async function jobDetail(clientId: string, jobId: string): Promise<JobDet
     }
   }
   let unitHistory: JobView[] = [];
-  if (job.unit_id) {
+  if (job.unit_id && options.unitHistory) {
     const others = await db.records
       .where('entity')
       .equals('job')
@@ -164,7 +170,7 @@ export async function jobDetail(clientId: string, jobId: string): Promise<JobDet
     procedure: procedure ? { name: String(procedure.data.name ?? ''), steps: specs } : null,
     steps,
     logs: logViews(of('job_log'), jobEntries, isOverlay),
-    parts: partViews(jobId, jobEntries),
+    parts: mergeParts(partViews(jobId, jobEntries), localParts, jobEntries),
     attachments,
     signoff: of('signoff')[0] ?? null,
     approval: of('approval')[0] ?? null,
@@ -274,7 +280,7 @@ export async function outboxView(clientId: string): Promise<{ entries: OutboxEnt
     entriesOf(clientId),
     db.blobs.where('clientId').equals(clientId).toArray(),
   ]);
-  return { entries: entries.reverse(), blobs: blobs.filter((blob) => blob.state !== 'uploaded' || blob.bytes.byteLength > 0) };
+  return { entries: entries.reverse(), blobs: blobs.filter((blob) => blob.state !== 'uploaded' || blob.kept) };
 }
 
 export async function pendingCount(clientId: string): Promise<{ pending: number; attention: number }> {
@@ -283,4 +289,15 @@ export async function pendingCount(clientId: string): Promise<{ pending: number;
     pending: entries.filter((entry) => !isFinal(entry)).length,
     attention: entries.filter((entry) => needsAttention(entry)).length,
   };
+}
+
+/** Parts of the outbox (pending) and those this phone recorded before (synced since), once each; a rejected one is left out. */
+function mergeParts(pending: PartView[], local: LocalPart[], entries: OutboxEntry[]): PartView[] {
+  const rejected = new Set(entries.filter((e) => e.state === 'rejected' || e.result?.result?.status === 'rejected').map((e) => String(e.args.move_id)));
+  const out = new Map(pending.map((part) => [part.move_id, part]));
+  for (const part of local) {
+    if (out.has(part.move_id) || rejected.has(part.move_id)) continue;
+    out.set(part.move_id, { ...part, pending: false });
+  }
+  return [...out.values()].sort((a, b) => a.at.localeCompare(b.at));
 }

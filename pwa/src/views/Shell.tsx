@@ -3,8 +3,9 @@ import { lazy, LocationProvider, Route, Router } from 'preact-iso';
 import { logout } from '../auth';
 import { useLive } from '../data/live';
 import { pendingCount } from '../data/queries';
+import { customerModeStore, loadCustomerMode } from '../customerMode';
 import { clientIdFor, type Session } from '../db';
-import { isMessageKey, t } from '../i18n';
+import { isMessageKey, localeStore, t } from '../i18n';
 import { onlineStore } from '../net';
 import { refreshPushSubscription } from '../push';
 import { offlineReadyStore } from '../pwa';
@@ -23,6 +24,8 @@ const JobScreen = lazy(() => import('./tech/Job'));
 const ProcedureScreen = lazy(() => import('./tech/Procedure'));
 const PartsScreen = lazy(() => import('./tech/Parts'));
 const WaitingScreen = lazy(() => import('./tech/Waiting'));
+const CustomerSignOff = lazy(() => import('./customer/SignOff'));
+const ReportScreen = lazy(() => import('./tech/Report'));
 
 /** Roles whose phone keeps a synced scope and an outbox (docs/SYNC.md). */
 const SYNCING_ROLES = new Set(['technician']);
@@ -59,6 +62,12 @@ export function Shell({ session }: { session: Session }) {
     return () => stopSync();
   }, [user.id, syncing]);
 
+  const customerMode = useStore(customerModeStore);
+  useEffect(() => {
+    void loadCustomerMode();
+  }, []);
+  const locale = useStore(localeStore);
+
   const counts = useLive(() => (clientId ? pendingCount(clientId) : Promise.resolve({ pending: 0, attention: 0 })), [clientId]);
 
   const onLogout = async () => {
@@ -70,6 +79,24 @@ export function Shell({ session }: { session: Session }) {
     await forgetRecords();
     await logout();
   };
+
+  if (syncing && customerMode === undefined) return <div class="boot">{t('boot.loading')}</div>;
+  if (syncing && customerMode && clientId) {
+    const customerScreen = () => (
+      <CustomerSignOff clientId={clientId} jobId={customerMode.jobId} technician={user.display_name} startLocale={locale} />
+    );
+    // The customer holds the phone: nothing of the technician's but this job's sign-off, whatever the URL.
+    return (
+      <LocationProvider>
+        <main class="content customer-content">
+          <Router>
+            <Route path="/" component={customerScreen} />
+            <Route default component={customerScreen} />
+          </Router>
+        </main>
+      </LocationProvider>
+    );
+  }
 
   return (
     <div class="shell" data-testid="app-shell">
@@ -119,9 +146,11 @@ export function Shell({ session }: { session: Session }) {
           {syncing && clientId ? (
             <Router>
               <Route path="/" component={() => <TechHome clientId={clientId} session={session} offlineReady={offlineReady} />} />
-              <Route path="/jobs/:id" component={({ id }: { id: string }) => <JobScreen clientId={clientId} id={id} />} />
+              <Route path="/jobs/:id" component={({ id }: { id: string }) => <JobScreen clientId={clientId} id={id} username={user.username} />} />
               <Route path="/jobs/:id/steps" component={({ id }: { id: string }) => <ProcedureScreen clientId={clientId} id={id} />} />
               <Route path="/jobs/:id/parts" component={({ id }: { id: string }) => <PartsScreen clientId={clientId} id={id} userId={user.id} />} />
+              <Route path="/jobs/:id/report" component={({ id }: { id: string }) => <ReportScreen clientId={clientId} jobId={id} />} />
+              <Route path="/report" component={() => <ReportScreen clientId={clientId} />} />
               <Route path="/sync" component={() => <WaitingScreen clientId={clientId} />} />
               <Route default component={() => <TechHome clientId={clientId} session={session} offlineReady={offlineReady} />} />
             </Router>
@@ -152,6 +181,9 @@ function BottomNav({ pending, attention }: { pending: number; attention: number 
       <a href="/" data-testid="nav-today">
         {t('nav.today')}
       </a>
+      <a href="/report" data-testid="nav-report">
+        {t('nav.report')}
+      </a>
       <a href="/sync" data-testid="nav-waiting">
         {t('nav.waiting')}
         {pending > 0 && (
@@ -175,10 +207,13 @@ function TechHome({ clientId, session, offlineReady }: { clientId: string; sessi
   return (
     <>
       {user.must_change_password && <p class="notice">{t('shell.mustChangePassword')}</p>}
-      <Today clientId={clientId} userId={user.id} />
-      <CustodyCard userId={user.id} />
-      <NotificationsCard username={user.username} />
-      {offlineReady && <p class="offline-ready">{t('shell.offlineReady')}</p>}
+      <Today clientId={clientId} userId={user.id}>
+        <div class="today-more">
+          <CustodyCard userId={user.id} />
+          <NotificationsCard username={user.username} />
+          {offlineReady && <p class="offline-ready">{t('shell.offlineReady')}</p>}
+        </div>
+      </Today>
     </>
   );
 }

@@ -8,7 +8,102 @@ import { jobDetail, type JobDetail } from '../../data/queries';
 import { localeStore, t } from '../../i18n';
 import { useStore } from '../../store';
 import { formatDateTime, formatNumber } from '../../ui/format';
+import { enterCustomerMode } from '../../customerMode';
+import { db, newUuid } from '../../db';
+import { enqueue } from '../../sync/outbox';
+import { Stars } from '../../ui/Stars';
+import { hasPin, setPin, validPin } from '../../pin';
 import { priorityLabel, statusLabel } from './Today';
+
+/** The technician's own rating of the job before leaving the site (SYNC.md 1.1 `job.self_assess`), once per job. */
+function SelfAssessment({ detail, clientId }: { detail: JobDetail; clientId: string }) {
+  const key = `self-assessed:${detail.job.id}`;
+  const done = useLive(() => db.meta.get(key).then((row) => !!row), [key]);
+  const [overall, setOverall] = useState<number | null>(null);
+  const [technical, setTechnical] = useState<number | null>(null);
+  const [service, setService] = useState<number | null>(null);
+  const [comment, setComment] = useState('');
+  if (!['on_site', 'work_done'].includes(detail.job.status) || done === undefined) return null;
+  if (done) {
+    return (
+      <p class="notice notice-ok" data-testid="self-assessed">
+        {t('self.saved')}
+      </p>
+    );
+  }
+  const save = () => {
+    if (overall === null) return;
+    const args: Record<string, unknown> = { assessment_id: newUuid(), job_id: detail.job.id, overall, comment: comment.trim() };
+    if (technical !== null) args.technical = technical;
+    if (service !== null) args.service = service;
+    void enqueue(clientId, 'job.self_assess', args, {
+      label: detail.job.number,
+      alsoInTransaction: () => db.meta.put({ key, value: Date.now() }).then(() => undefined),
+    });
+  };
+  const stars = (n: number) => t('cust.stars', { n });
+  return (
+    <section class="card form" data-testid="self-assessment">
+      <h2>{t('self.title')}</h2>
+      <Stars testId="self-overall" label={t('self.overall')} hint={t('self.overallHint')} value={overall} onChange={setOverall} starLabel={stars} />
+      <Stars testId="self-technical" label={t('self.technical')} hint="" value={technical} onChange={setTechnical} starLabel={stars} />
+      <Stars testId="self-service" label={t('self.service')} hint="" value={service} onChange={setService} starLabel={stars} />
+      <label class="field">
+        <span class="field-label">{t('self.comment')}</span>
+        <textarea rows={2} maxLength={2000} value={comment} onInput={(e) => setComment((e.target as HTMLTextAreaElement).value)} />
+      </label>
+      <button type="button" class="btn btn-secondary btn-block" data-testid="self-save" disabled={overall === null} onClick={save}>
+        {t('self.save')}
+      </button>
+    </section>
+  );
+}
+
+/** Work done and not signed yet: the phone goes to the customer (customer mode), behind the technician's PIN. */
+function HandToCustomer({ detail, username }: { detail: JobDetail; username: string }) {
+  const pinKnown = useLive(() => hasPin(username), [username]);
+  const [pin, setPinText] = useState('');
+  const [again, setAgain] = useState('');
+  const [asking, setAsking] = useState(false);
+  const [wrong, setWrong] = useState(false);
+  const signing = detail.signoff !== null || detail.entries.some((entry) => entry.name === 'job.signoff' && entry.state !== 'rejected');
+  if (detail.job.status !== 'work_done' || signing || pinKnown === undefined) return null;
+  const start = () => void enterCustomerMode(detail.job.id, username);
+  if (asking && !pinKnown) {
+    return (
+      <form
+        class="card form"
+        data-testid="pin-setup"
+        onSubmit={(event) => {
+          event.preventDefault();
+          if (!validPin(pin) || pin !== again) return setWrong(true);
+          void setPin(username, pin).then(start);
+        }}
+      >
+        <p>{t('job.setPinFirst')}</p>
+        <label class="field">
+          <span class="field-label">{t('job.pin')}</span>
+          <input type="password" inputMode="numeric" autoComplete="new-password" maxLength={8} data-testid="pin-new" value={pin} onInput={(e) => setPinText((e.target as HTMLInputElement).value)} />
+        </label>
+        <label class="field">
+          <span class="field-label">{t('job.pinAgain')}</span>
+          <input type="password" inputMode="numeric" autoComplete="new-password" maxLength={8} data-testid="pin-again" value={again} onInput={(e) => setAgain((e.target as HTMLInputElement).value)} />
+        </label>
+        {wrong && <p class="form-error" role="alert">{t('job.pinMismatch')}</p>}
+        <button type="submit" class="btn btn-primary btn-block" data-testid="pin-save">
+          {t('job.pinSave')}
+        </button>
+      </form>
+    );
+  }
+  return (
+    <section class="card">
+      <button type="button" class="btn btn-primary btn-block" data-testid="hand-to-customer" onClick={() => (pinKnown ? start() : setAsking(true))}>
+        {t('job.handToCustomer')}
+      </button>
+    </section>
+  );
+}
 
 interface Contact {
   name?: string;
@@ -112,9 +207,9 @@ function Actions({ detail, clientId }: { detail: JobDetail; clientId: string }) 
   );
 }
 
-export function JobScreen({ clientId, id }: { clientId: string; id: string }) {
+export function JobScreen({ clientId, id, username }: { clientId: string; id: string; username: string }) {
   const locale = useStore(localeStore);
-  const detail = useLive(() => jobDetail(clientId, id), [clientId, id]);
+  const detail = useLive(() => jobDetail(clientId, id, { unitHistory: true }), [clientId, id]);
   const { route } = useLocation();
   if (detail === undefined) return <section data-testid="job" data-state="loading" />;
   if (detail === null) {
@@ -161,12 +256,18 @@ export function JobScreen({ clientId, id }: { clientId: string; id: string }) {
         {job.status_reason && <p class="notice">{job.status_reason}</p>}
       </section>
 
+      <HandToCustomer detail={detail} username={username} />
+      <SelfAssessment detail={detail} clientId={clientId} />
+
       <nav class="card job-links">
         <a class="btn btn-secondary btn-block" href={`/jobs/${job.id}/steps`} data-testid="open-procedure">
           {t('job.procedure')} {total > 0 && <span class="count">{t('job.stepsDone', { done, total })}</span>}
         </a>
         <a class="btn btn-secondary btn-block" href={`/jobs/${job.id}/parts`} data-testid="open-parts">
           {t('job.partsAndTime')}
+        </a>
+        <a class="btn btn-secondary btn-block" href={`/jobs/${job.id}/report`} data-testid="open-report">
+          {t('job.report')}
         </a>
       </nav>
 

@@ -1,4 +1,5 @@
 /** Today: the technician's jobs for their local day, the overdue ones, and the next days. From IndexedDB only. */
+import type { ComponentChildren } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { useLive } from '../../data/live';
 import { groupByDay } from '../../data/overlay';
@@ -72,7 +73,11 @@ function Group({ title, cards, locale, testId }: { title: string; cards: JobCard
   );
 }
 
-export function Today({ clientId, userId }: { clientId: string; userId: string }) {
+/**
+ * `children` (the cards under the list) render only once the list has: inserted below it, they never
+ * push what is already on the screen (no layout shift on a cold start).
+ */
+export function Today({ clientId, userId, children }: { clientId: string; userId: string; children?: ComponentChildren }) {
   const locale = useStore(localeStore);
   const status = useStore(syncStatusStore);
   const cards = useLive(() => openJobs(clientId, userId), [clientId, userId]);
@@ -101,6 +106,7 @@ export function Today({ clientId, userId }: { clientId: string; userId: string }
       <Group title={t('today.overdue')} cards={pick(groups.overdue)} locale={locale} testId="today-overdue" />
       <Group title={t('today.today')} cards={pick(groups.today)} locale={locale} testId="today-today" />
       <Group title={t('today.upcoming')} cards={pick(groups.upcoming)} locale={locale} testId="today-upcoming" />
+      {children}
     </section>
   );
 }

@@ -52,6 +52,12 @@ export function describe(entry: OutboxEntry, n: Names, locale: string): string {
       return t('describe.consume', { job, qty: formatNumber(Number(a.qty), locale), item: n.items.get(String(a.item_id)) ?? String(a.item_id) });
     case 'spare.swap':
       return t('describe.swap', { job, serial: String(a.removed_serial || '?') });
+    case 'job.signoff':
+      return t(a.accepted ? 'describe.signoff' : 'describe.signoffRefused', { job, name: String(a.signer_name ?? ''), rating: String(a.rating ?? '') });
+    case 'job.self_assess':
+      return t('describe.selfAssess', { job, rating: String(a.overall ?? '') });
+    case 'quality.report':
+      return t('describe.report', { kind: t(`report.kind.${String(a.kind)}` as 'report.kind.observation'), text: String(a.text ?? '').slice(0, 60) });
     default:
       return `${entry.name} ${job}`;
   }
