@@ -49,3 +49,13 @@ export async function setCustomerLocale(locale: string): Promise<void> {
   await db.meta.put({ key: KEY, value: next });
   customerModeStore.set(next);
 }
+
+/**
+ * A forgotten PIN: the mode ends by ending the login (getting back in needs the technician's password,
+ * so nothing of theirs is exposed); what waits in the outbox stays for them.
+ */
+export async function endCustomerModeBySigningOut(signOut: () => Promise<void>): Promise<void> {
+  await db.meta.delete(KEY);
+  customerModeStore.set(null);
+  await signOut();
+}

@@ -136,3 +136,57 @@ export function currentGeo(timeoutMs = 6000): Promise<Geo | null> {
     );
   });
 }
+
+// --- Custody (facts: the server accepts them and raises an exception when they contradict it) ----------
+
+export type CustodyThing = { asset_id: string } | { item_id: string; qty: number; size?: string };
+
+function custodyArgs(thing: CustodyThing): Record<string, unknown> {
+  if ('asset_id' in thing) return { asset_id: thing.asset_id };
+  const args: Record<string, unknown> = { item_id: thing.item_id, qty: thing.qty };
+  if (thing.size) args.size = thing.size;
+  return args;
+}
+
+export function checkOut(clientId: string, thing: CustodyThing, fromLocationId: string, toVehicle = false): Promise<OutboxEntry> {
+  const args: Record<string, unknown> = { move_id: newUuid(), ...custodyArgs(thing), from_location_id: fromLocationId };
+  if (toVehicle) args.to_vehicle = true;
+  return enqueue(clientId, 'custody.checkout', args);
+}
+
+export async function returnCustody(
+  clientId: string,
+  thing: CustodyThing,
+  toLocationId: string,
+  condition: 'ok' | 'damaged' | 'lost',
+  evidence: { note?: string; photos?: Blob[] } = {},
+): Promise<OutboxEntry> {
+  const args: Record<string, unknown> = { move_id: newUuid(), ...custodyArgs(thing), to_location_id: toLocationId, condition };
+  if (condition !== 'ok') {
+    // The note and photos travel with a damaged or lost return (the exception it raises keeps them).
+    const blobs: string[] = [];
+    for (const photo of evidence.photos ?? []) {
+      blobs.push((await addBlob(await photo.arrayBuffer(), photo.type, { clientId })).sha256);
+    }
+    if (evidence.note?.trim()) args.note = evidence.note.trim();
+    if (blobs.length) args.blobs = blobs;
+  }
+  return enqueue(clientId, 'custody.return', args);
+}
+
+export function handOver(clientId: string, thing: CustodyThing, toUserId: string, note = ''): Promise<OutboxEntry> {
+  const args: Record<string, unknown> = { move_id: newUuid(), ...custodyArgs(thing), to_user_id: toUserId };
+  if (note.trim()) args.note = note.trim();
+  return enqueue(clientId, 'custody.transfer', args);
+}
+
+export function answerHandover(clientId: string, handoverId: string, answer: { accept: true; toVehicle: boolean } | { accept: false; reason: string }): Promise<OutboxEntry> {
+  if (answer.accept) {
+    const args: Record<string, unknown> = { move_id: newUuid(), handover_id: handoverId };
+    if (answer.toVehicle) args.to_vehicle = true;
+    return enqueue(clientId, 'custody.accept', args);
+  }
+  const args: Record<string, unknown> = { move_id: newUuid(), handover_id: handoverId };
+  if (answer.reason.trim()) args.reason = answer.reason.trim();
+  return enqueue(clientId, 'custody.decline', args);
+}

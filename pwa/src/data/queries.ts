@@ -301,3 +301,155 @@ function mergeParts(pending: PartView[], local: LocalPart[], entries: OutboxEntr
   }
   return [...out.values()].sort((a, b) => a.at.localeCompare(b.at));
 }
+
+// --- Custody: what I hold, the depot's stock, hand-overs, colleagues ------------------------------------
+
+export interface CustodyAssetLine {
+  id: string;
+  item_id: string;
+  name: string;
+  kind: string;
+  serial: string;
+  location_id: string;
+  parent_asset_id: string | null;
+  due_at: string | null;
+  service_kind: string;
+  return_due_at: string | null;
+  overdue: boolean;
+  /** A custody mutation about it waits to sync (return, hand-over, check-out). */
+  pending: string | null;
+}
+
+export interface CustodyQtyLine {
+  item_id: string;
+  name: string;
+  kind: string;
+  unit: string;
+  size: string;
+  qty: number;
+  location_id: string;
+}
+
+export interface HandoverView {
+  id: string;
+  from_user: string;
+  to_user: string;
+  what: string;
+  qty: number;
+  size: string;
+  note: string;
+  status: string;
+  recorded_at: string;
+  /** The phone's answer waits to sync. */
+  answered: string | null;
+}
+
+export interface CustodyView {
+  me: { person: string | null; vehicle: string | null };
+  assets: CustodyAssetLine[];
+  stock: CustodyQtyLine[];
+  incoming: HandoverView[];
+  outgoing: HandoverView[];
+  depots: { id: string; kind: string; name: string }[];
+  depotAssets: CustodyAssetLine[];
+  depotStock: CustodyQtyLine[];
+  colleagues: { id: string; name: string }[];
+}
+
+const CUSTODY_MUTATIONS = new Set(['custody.checkout', 'custody.return', 'custody.transfer', 'custody.accept', 'custody.decline']);
+
+export async function custodyView(clientId: string, userId: string, teamId: string | null, now = Date.now()): Promise<CustodyView> {
+  const [locations, assets, balances, items, handovers, users, { entries, isOverlay }] = await Promise.all([
+    db.records.where('entity').equals('location').toArray(),
+    db.records.where('entity').equals('asset').toArray(),
+    db.records.where('entity').equals('balance').toArray(),
+    db.records.where('entity').equals('item').toArray(),
+    db.records.where('entity').equals('handover').toArray(),
+    db.records.where('entity').equals('user').toArray(),
+    overlayContext(clientId),
+  ]);
+  const itemById = new Map(items.map((row) => [row.id, row.data]));
+  const userName = new Map(users.map((row) => [row.id, String(row.data.display_name ?? row.data.username ?? '')]));
+  const mine = locations.filter((row) => row.data.user_id === userId && (row.data.kind === 'person' || row.data.kind === 'vehicle'));
+  const mineIds = new Set(mine.map((row) => row.id));
+  const depots = locations.filter((row) => row.data.kind === 'depot' || row.data.kind === 'repair');
+  const depotIds = new Set(depots.map((row) => row.id));
+  const pendingAbout = new Map<string, string>();
+  for (const entry of entries) {
+    if (!CUSTODY_MUTATIONS.has(entry.name) || !isOverlay(entry)) continue;
+    for (const ref of entry.refs) pendingAbout.set(ref, entry.name);
+  }
+  const assetLine = (row: SyncedRecord): CustodyAssetLine => {
+    const item = itemById.get(String(row.data.item_id)) ?? {};
+    const due = typeof row.data.due_at === 'string' ? row.data.due_at : null;
+    const returnDue = typeof row.data.return_due_at === 'string' ? row.data.return_due_at : null;
+    return {
+      id: row.id,
+      item_id: String(row.data.item_id),
+      name: String(item.name ?? ''),
+      kind: String(item.kind ?? ''),
+      serial: String(row.data.serial ?? ''),
+      location_id: String(row.data.location_id ?? ''),
+      parent_asset_id: (row.data.parent_asset_id as string | null) ?? null,
+      due_at: due,
+      service_kind: String(item.service_kind ?? 'maintenance'),
+      return_due_at: returnDue,
+      overdue: (due !== null && Date.parse(due) < now) || (returnDue !== null && Date.parse(returnDue) < now),
+      pending: pendingAbout.get(row.id) ?? null,
+    };
+  };
+  const qtyLine = (row: SyncedRecord): CustodyQtyLine => {
+    const item = itemById.get(String(row.data.item_id)) ?? {};
+    return {
+      item_id: String(row.data.item_id),
+      name: String(item.name ?? ''),
+      kind: String(item.kind ?? ''),
+      unit: String(item.unit ?? ''),
+      size: String(row.data.size ?? ''),
+      qty: Number(row.data.qty ?? 0),
+      location_id: String(row.data.location_id),
+    };
+  };
+  const serialItems = new Set(items.filter((row) => row.data.tracking === 'serial').map((row) => row.id));
+  const handover = (row: SyncedRecord): HandoverView => {
+    const asset = row.data.asset_id ? assets.find((a) => a.id === row.data.asset_id) : undefined;
+    const item = itemById.get(String(asset?.data.item_id ?? row.data.item_id)) ?? {};
+    const answer = entries.find(
+      (e) => (e.name === 'custody.accept' || e.name === 'custody.decline') && e.args.handover_id === row.id && e.state !== 'rejected',
+    );
+    return {
+      id: row.id,
+      from_user: userName.get(String(row.data.from_user_id)) ?? '',
+      to_user: userName.get(String(row.data.to_user_id)) ?? '',
+      what: [item.name, asset?.data.serial].filter(Boolean).join(' · '),
+      qty: Number(row.data.qty ?? 1),
+      size: String(row.data.size ?? ''),
+      note: String(row.data.note ?? ''),
+      status: String(row.data.status ?? ''),
+      recorded_at: String(row.data.recorded_at ?? row.data.created_at ?? ''),
+      answered: answer ? answer.name : null,
+    };
+  };
+  return {
+    me: {
+      person: mine.find((row) => row.data.kind === 'person')?.id ?? null,
+      vehicle: mine.find((row) => row.data.kind === 'vehicle')?.id ?? null,
+    },
+    assets: assets.filter((row) => mineIds.has(String(row.data.location_id)) || row.data.holder_id === userId).map(assetLine),
+    stock: balances
+      .filter((row) => mineIds.has(String(row.data.location_id)) && Number(row.data.qty) > 0 && !serialItems.has(String(row.data.item_id)))
+      .map(qtyLine),
+    incoming: handovers.filter((row) => row.data.to_user_id === userId && row.data.status === 'pending').map(handover),
+    outgoing: handovers.filter((row) => row.data.from_user_id === userId && row.data.status === 'pending').map(handover),
+    depots: depots.map((row) => ({ id: row.id, kind: String(row.data.kind), name: String(row.data.name ?? '') })),
+    depotAssets: assets
+      .filter((row) => depotIds.has(String(row.data.location_id)) && row.data.status !== 'in_repair' && !row.data.holder_id)
+      .map(assetLine),
+    depotStock: balances
+      .filter((row) => depotIds.has(String(row.data.location_id)) && Number(row.data.qty) > 0 && !serialItems.has(String(row.data.item_id)))
+      .map(qtyLine),
+    colleagues: users
+      .filter((row) => row.id !== userId && teamId !== null && row.data.team_id === teamId && row.data.role === 'technician')
+      .map((row) => ({ id: row.id, name: String(row.data.display_name ?? row.data.username ?? '') })),
+  };
+}

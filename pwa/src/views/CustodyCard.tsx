@@ -36,7 +36,7 @@ function AssetLine({ asset, locale }: { asset: CustodyAsset; locale: string }) {
 }
 
 /** What I hold: my van, my toolbox and tools with their due dates, uniforms and stock. */
-export function CustodyCard({ userId }: { userId: string }) {
+export function CustodyCard({ userId, actions = false }: { userId: string; actions?: boolean }) {
   const online = useStore(onlineStore);
   const locale = useStore(localeStore);
   const [state, setState] = useState<CachedCustody | null>(null);
@@ -66,6 +66,7 @@ export function CustodyCard({ userId }: { userId: string }) {
       <section class="card custody" data-testid="custody-card" data-state={failed || !online ? 'unavailable' : 'loading'}>
         <h2>{t('custody.title')}</h2>
         <p class="muted">{failed || !online ? t('custody.unavailable') : t('boot.loading')}</p>
+        {actions && <OpenCustody />}
       </section>
     );
   }
@@ -131,6 +132,16 @@ export function CustodyCard({ userId }: { userId: string }) {
           </table>
         </div>
       )}
+      {actions && <OpenCustody />}
     </section>
+  );
+}
+
+/** The technician's custody screen, where things are checked out, returned and handed over. */
+function OpenCustody() {
+  return (
+    <a class="btn btn-secondary btn-block custody-open" href="/custody" data-testid="open-custody">
+      {t('custody.open')}
+    </a>
   );
 }

@@ -26,6 +26,7 @@ const PartsScreen = lazy(() => import('./tech/Parts'));
 const WaitingScreen = lazy(() => import('./tech/Waiting'));
 const CustomerSignOff = lazy(() => import('./customer/SignOff'));
 const ReportScreen = lazy(() => import('./tech/Report'));
+const CustodyScreen = lazy(() => import('./tech/Custody'));
 
 /** Roles whose phone keeps a synced scope and an outbox (docs/SYNC.md). */
 const SYNCING_ROLES = new Set(['technician']);
@@ -151,6 +152,7 @@ export function Shell({ session }: { session: Session }) {
               <Route path="/jobs/:id/parts" component={({ id }: { id: string }) => <PartsScreen clientId={clientId} id={id} userId={user.id} />} />
               <Route path="/jobs/:id/report" component={({ id }: { id: string }) => <ReportScreen clientId={clientId} jobId={id} />} />
               <Route path="/report" component={() => <ReportScreen clientId={clientId} />} />
+              <Route path="/custody" component={() => <CustodyScreen clientId={clientId} userId={user.id} teamId={user.team_id} />} />
               <Route path="/sync" component={() => <WaitingScreen clientId={clientId} />} />
               <Route default component={() => <TechHome clientId={clientId} session={session} offlineReady={offlineReady} />} />
             </Router>
@@ -209,7 +211,7 @@ function TechHome({ clientId, session, offlineReady }: { clientId: string; sessi
       {user.must_change_password && <p class="notice">{t('shell.mustChangePassword')}</p>}
       <Today clientId={clientId} userId={user.id}>
         <div class="today-more">
-          <CustodyCard userId={user.id} />
+          <CustodyCard userId={user.id} actions />
           <NotificationsCard username={user.username} />
           {offlineReady && <p class="offline-ready">{t('shell.offlineReady')}</p>}
         </div>

@@ -6,7 +6,10 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { encode } from 'uqr';
 import { apiFetch } from '../../api';
-import { customerModeStore, leaveCustomerMode, setCustomerLocale } from '../../customerMode';
+import { customerModeStore, endCustomerModeBySigningOut, leaveCustomerMode, setCustomerLocale } from '../../customerMode';
+import { logout } from '../../auth';
+import { stopSync } from '../../sync/engine';
+import { forgetRecords } from '../../sync/pull';
 import { currentGeo } from '../../data/actions';
 import { useLive } from '../../data/live';
 import { jobDetail, itemNames, type JobDetail } from '../../data/queries';
@@ -134,6 +137,23 @@ function LeaveWithPin({ tr }: { tr: Tr }) {
           {tr('cust.leave')}
         </button>
       </div>
+      {wrong && (
+        <button
+          type="button"
+          class="btn btn-secondary btn-block"
+          data-testid="pin-forgotten"
+          onClick={() => {
+            if (!window.confirm(tr('cust.forgotConfirm'))) return;
+            stopSync();
+            void endCustomerModeBySigningOut(async () => {
+              await forgetRecords();
+              await logout();
+            });
+          }}
+        >
+          {tr('cust.forgot')}
+        </button>
+      )}
     </form>
   );
 }

@@ -58,6 +58,16 @@ export function describe(entry: OutboxEntry, n: Names, locale: string): string {
       return t('describe.selfAssess', { job, rating: String(a.overall ?? '') });
     case 'quality.report':
       return t('describe.report', { kind: t(`report.kind.${String(a.kind)}` as 'report.kind.observation'), text: String(a.text ?? '').slice(0, 60) });
+    case 'custody.checkout':
+      return t('describe.checkout');
+    case 'custody.return':
+      return t('describe.return', { condition: t(`custody.condition.${String(a.condition)}` as 'custody.condition.ok') });
+    case 'custody.transfer':
+      return t('describe.transfer');
+    case 'custody.accept':
+      return t('describe.accept');
+    case 'custody.decline':
+      return t('describe.decline');
     default:
       return `${entry.name} ${job}`;
   }
