@@ -133,7 +133,7 @@ class PullService:
 
     async def _scopes(self, current: CurrentUser) -> list[str] | None:
         teams = await led_team_ids(self.session, current.id) if current.role == "supervisor" else ()
-        return scopes_of(current.role, current.id, teams)
+        return scopes_of(current.role, current.id, teams, current.team_id)
 
     async def pull(self, current: CurrentUser, client: Client, token: str | None, limit: int) -> PullPage:
         """One page. The caller has started the session's transaction as a snapshot (see the controller)."""

@@ -6,7 +6,9 @@ Every feed row gets scope tags when its transaction commits:
 - ``u:<user>``: a technician's own records (their profile, the jobs assigned to them and everything
   hanging off those jobs, the stock and custody of their person and vehicle, the hand-overs they give
   or receive until 30 days after they were decided, their open exceptions);
-- ``t:<team>``: the same for the whole team, read by the team's supervisors.
+- ``t:<team>``: the same for the whole team, read by the team's supervisors;
+- ``m:<team>``: the team's active members' ``user`` records, read by the team's technicians (a hand-over
+  offline names its receiver, so the phone knows its colleagues by name).
 
 Quality and managers see everything and read the feed without tags.
 
@@ -47,7 +49,7 @@ CUSTODY_LOCATION_KINDS = frozenset({"person", "vehicle"})
 # The columns a row's tags are computed from. An update that changes one of them may move the row
 # between scopes; the recorder keeps their values from before the transaction for such rows.
 SCOPE_COLUMNS: dict[str, tuple[str, ...]] = {
-    "user": ("team_id",),
+    "user": ("team_id", "is_active"),
     "job": ("assignee_id", "team_id", "customer_id", "site_id", "unit_id"),
     **{child: ("job_id",) for child in JOB_CHILDREN},
     "location": ("kind", "user_id"),
@@ -58,6 +60,8 @@ SCOPE_COLUMNS: dict[str, tuple[str, ...]] = {
     "handover": ("from_user_id", "to_user_id", "archived_at"),
 }
 MOVABLE = {
+    # A user who changes teams (or is deactivated) leaves the old team's scopes.
+    "user": ("team_id", "is_active"),
     "job": ("assignee_id", "team_id"),
     "asset": ("location_id",),
     "location": ("user_id",),
@@ -74,6 +78,10 @@ def user_scope(user_id: UUID | str) -> str:
 
 def team_scope(team_id: UUID | str) -> str:
     return f"t:{team_id}"
+
+
+def members_scope(team_id: UUID | str) -> str:
+    return f"m:{team_id}"
 
 
 @lru_cache(maxsize=1)
@@ -160,6 +168,18 @@ class ScopeResolver:
             return frozenset(tags)
         return frozenset()
 
+    @staticmethod
+    def _tags_of_user(user_id: UUID, row: dict[str, Any]) -> frozenset[str]:
+        """Themselves, their team's supervisors, and (while active) their teammates."""
+        tags = {user_scope(user_id)}
+        team = row.get("team_id")
+        if team:
+            tags.add(team_scope(team))
+            # A deactivated user is no one to hand a tool to: their teammates' phones drop them.
+            if row.get("is_active", True):
+                tags.add(members_scope(team))
+        return frozenset(tags)
+
     def _tags_of_handover(self, row: dict[str, Any]) -> frozenset[str]:
         """Both people and their teams, until it is archived (30 days after it was decided)."""
         if row.get("archived_at") is not None:
@@ -177,12 +197,7 @@ class ScopeResolver:
         if entity in CATALOG:
             return {row_id: frozenset({ALL}) for row_id in rows}
         if entity == "user":
-            return {
-                row_id: frozenset(
-                    {user_scope(row_id), *([team_scope(row["team_id"])] if row.get("team_id") else [])}
-                )
-                for row_id, row in rows.items()
-            }
+            return {row_id: self._tags_of_user(row_id, row) for row_id, row in rows.items()}
         if entity == "job":
             return {row_id: self._tags_of_job(row) for row_id, row in rows.items()}
         if entity in JOB_CHILDREN:
@@ -370,13 +385,18 @@ def _feed_row(entity: str, entity_id: UUID, version: int, changed_at: Any) -> di
     }
 
 
-def scopes_of(role: str, user_id: UUID, led_teams: Iterable[UUID]) -> list[str] | None:
-    """The tags a user pulls; None for everything (quality, managers)."""
+def scopes_of(
+    role: str, user_id: UUID, led_teams: Iterable[UUID], team_id: UUID | None = None
+) -> list[str] | None:
+    """The tags a user pulls; None for everything (quality, managers). A technician's tags name their
+    team: moving to another team changes them, and the next pull starts over (``reset``)."""
     if role in ("quality", "manager"):
         return None
     tags = [ALL, user_scope(user_id)]
     if role == "supervisor":
         tags += [team_scope(t) for t in sorted(led_teams, key=str)]
+    elif team_id is not None:
+        tags.append(members_scope(team_id))
     return tags
 
 

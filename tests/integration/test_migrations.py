@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
+from uuid import uuid4
 
 import pytest
+import sqlalchemy as sa
+from advanced_alchemy.types import DateTimeUTC
 from sqlalchemy import create_engine, inspect
 from sqlmodel import SQLModel
 
@@ -51,3 +55,90 @@ def test_upgrade_check_downgrade(empty_database):
 
     command.upgrade(config, "head")
     assert _tables(sync_url) == expected | {"alembic_version"}
+
+
+def test_existing_teammates_are_announced_to_their_team(empty_database):
+    """The teammates revision announces the users already there to their team's technicians (m:)."""
+    async_url, sync_url = empty_database
+    config = alembic_config(async_url)
+    config.attributes["configure_logging"] = False
+    command.upgrade(config, "b2e4a6c8d013")
+    team, active, inactive, loner = uuid4(), uuid4(), uuid4(), uuid4()
+    now = datetime.now(UTC)
+    engine = create_engine(sync_url)
+    try:
+
+        def table(name, *columns):
+            # This revision's columns with their types (reflection on SQLite loses the UUID type).
+            when = DateTimeUTC(timezone=True)
+            return sa.table(
+                name,
+                sa.column("id", sa.Uuid()),
+                sa.column("created_at", when),
+                sa.column("updated_at", when),
+                *(sa.column(c, t) for c, t in columns),
+            )
+
+        text, boolean, integer = sa.String(), sa.Boolean(), sa.Integer()
+        team_table = table("team", ("version", integer), ("name", text), ("region", text))
+        user_table = table(
+            "user",
+            ("version", integer),
+            ("username", text),
+            ("display_name", text),
+            ("role", text),
+            ("team_id", sa.Uuid()),
+            ("locale", text),
+            ("password_hash", text),
+            ("is_active", boolean),
+            ("must_change_password", boolean),
+        )
+        change = sa.table(
+            "sync_change",
+            sa.column("seq", sa.BigInteger()),
+            sa.column("entity", text),
+            sa.column("entity_id", sa.Uuid()),
+            sa.column("version", integer),
+        )
+        scope = sa.table(
+            "sync_change_scope",
+            sa.column("seq", sa.BigInteger()),
+            sa.column("scope", text),
+            sa.column("op", text),
+        )
+        stamp = {"created_at": now, "updated_at": now}
+        with engine.begin() as connection:
+            connection.execute(team_table.insert().values(id=team, version=1, name="T", region="", **stamp))
+            connection.execute(
+                user_table.insert(),
+                [
+                    {
+                        "id": user_id,
+                        "version": 3,
+                        "username": f"u{user_id.hex[:8]}",
+                        "display_name": "Someone",
+                        "role": "technician",
+                        "team_id": team_id,
+                        "locale": "en",
+                        "password_hash": "x",
+                        "is_active": is_active,
+                        "must_change_password": False,
+                        **stamp,
+                    }
+                    for user_id, team_id, is_active in (
+                        (active, team, True),
+                        (inactive, team, False),
+                        (loner, None, True),
+                    )
+                ],
+            )
+        command.upgrade(config, "head")
+        with engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(change.c.entity_id, change.c.version, scope.c.scope, scope.c.op)
+                .join(scope, scope.c.seq == change.c.seq)
+                .where(change.c.entity == "user")
+            ).all()
+    finally:
+        engine.dispose()
+    assert [tuple(r) for r in rows] == [(active, 3, f"m:{team}", "put")]

@@ -232,7 +232,8 @@ def test_pull_scope_follows_the_job_and_cursors_are_tamper_evident(client, as_ro
     assert world.customer["id"] in tech1.ids_of("customer")
     assert world.site["id"] not in tech2.ids_of("site")
     assert world.part_item["id"] in tech2.ids_of("item")  # the catalog is everyone's
-    assert {seeded["tech1"]} == tech1.ids_of("user")
+    # Themselves and their teammates (team 1: supervisor1, tech1–tech4), no one else.
+    assert {seeded[n] for n in ("supervisor1", "tech1", "tech2", "tech3", "tech4")} == tech1.ids_of("user")
     assert "password_hash" not in tech1.records[("user", seeded["tech1"])]
     assert not any(
         r.get("user_id") == seeded["tech1"] for (k, _), r in tech2.records.items() if k == "location"
