@@ -448,6 +448,8 @@ class OperationsController(Controller):
                 condition=data.condition,
                 user_id=data.user_id,
                 from_location_id=data.from_location_id,
+                note=data.note,
+                blobs=data.blobs,
             )
         )
 
@@ -710,6 +712,8 @@ def exception_read(e: SyncException) -> s.ExceptionRead:
         job_id=e.job_id,
         other_user_id=e.other_user_id,
         qty=e.qty,
+        note=e.note,
+        blobs=list(e.blobs or []),
         outcome=e.outcome,
         resolution=e.resolution,
         resolved_by_id=e.resolved_by_id,

@@ -15,6 +15,7 @@ from msgspec import Meta
 
 from backend.auth.schemas import MULTILINE_PATTERN, NAME_PATTERN, SINGLE_LINE_PATTERN, Request
 from backend.inventory.models import NAME_MAX, NOTE_MAX, REGION_MAX, SERIAL_MAX, SIZE_MAX, SKU_MAX
+from backend.sync.models import EXCEPTION_BLOBS_MAX, EXCEPTION_NOTE_MAX
 
 Qty = Annotated[int, Meta(gt=0, le=1_000_000)]
 Size = Annotated[str, Meta(max_length=SIZE_MAX, pattern=SINGLE_LINE_PATTERN)]
@@ -25,6 +26,10 @@ Serial = Annotated[
 ]
 Note = Annotated[str, Meta(max_length=NOTE_MAX)]
 HandoverReason = Annotated[str, Meta(max_length=NOTE_MAX, pattern=MULTILINE_PATTERN)]
+Sha256 = Annotated[str, Meta(pattern=r"^[0-9a-f]{64}$")]
+# A damaged or lost return's account and photos, kept with the exception it raises.
+ReturnNote = Annotated[str, Meta(max_length=EXCEPTION_NOTE_MAX, pattern=MULTILINE_PATTERN)]
+ReturnPhotos = Annotated[list[Sha256], Meta(max_length=EXCEPTION_BLOBS_MAX)]
 Region = Annotated[str, Meta(max_length=REGION_MAX, pattern=SINGLE_LINE_PATTERN)]
 ItemKindName = Literal["tool", "toolbox", "uniform", "vehicle", "spare_unit", "part", "consumable"]
 ServiceKindName = Literal["calibration", "inspection", "maintenance"]
@@ -278,6 +283,8 @@ class ReturnRequest(Operation, kw_only=True):
     size: Size = ""
     user_id: UUID | None = None
     from_location_id: UUID | None = None
+    note: ReturnNote = ""
+    blobs: ReturnPhotos = msgspec.field(default_factory=list)
 
 
 class TransferRequest(Operation, kw_only=True):
@@ -386,6 +393,8 @@ class ExceptionRead(msgspec.Struct, kw_only=True):
     job_id: UUID | None
     other_user_id: UUID | None
     qty: int | None
+    note: str
+    blobs: list[str]
     outcome: str | None
     resolution: str
     resolved_by_id: UUID | None

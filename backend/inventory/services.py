@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -55,6 +56,7 @@ from backend.inventory.models import (
     SpareShortage,
     Tracking,
 )
+from backend.jobs.models import Blob
 from backend.sync.exceptions import raise_exception
 from backend.sync.feed import insert_synced_row_if_absent
 from backend.sync.models import ExceptionKind
@@ -912,14 +914,19 @@ class InventoryService:
         condition: str,
         user_id: UUID | None = None,
         from_location_id: UUID | None = None,
+        note: str = "",
+        blobs: Sequence[str] = (),
     ) -> OperationResult:
         """Custody comes back to a depot (or straight to repair). Always accepted; ``damaged`` and
-        ``lost`` raise an exception for the quality and penalty workflow, and lost goods are written off."""
+        ``lost`` raise an exception for the quality and penalty workflow, and lost goods are written off.
+        The technician's ``note`` and photos (``blobs``, uploaded first) go with that exception; on an
+        ``ok`` return they stay in the operation's arguments."""
         user = await self._technician(op.actor, user_id)
         if condition not in (Condition.ok, Condition.damaged, Condition.lost):
             raise InvalidInput("condition must be ok, damaged or lost", field="condition")
         if (stored := await self._begin(Operation.return_, op)) is not None:
             return stored
+        await self._check_own_photos(op.actor, blobs)
         destination = await self.location(to_location_id, "to_location_id")
         self._require_kind(destination, {LocationKind.depot, LocationKind.repair}, "to_location_id")
         item, asset, qty, size = await self._resolve_stock(stock)
@@ -960,8 +967,27 @@ class InventoryService:
                 item_id=item.id,
                 location_id=target.id,
                 qty=qty,
+                note=note.strip(),
+                blobs=list(dict.fromkeys(blobs)),
             )
         return await self._finish()
+
+    async def _check_own_photos(self, actor: CurrentUser, blobs: Sequence[str]) -> None:
+        """Photos of a return are uploaded before it (else ``BlobMissing``: a push answers ``blocked``)
+        by whoever records it: a hash seen elsewhere cannot be passed off as this tool's damage."""
+        from backend.jobs.services import BlobMissing  # jobs builds on inventory, not the other way
+
+        if not blobs:
+            return
+        found = await self.session.execute(
+            select(Blob.sha256, Blob.uploaded_by_id).where(Blob.sha256.in_(set(blobs)))
+        )
+        uploaders = dict(found.all())
+        for index, sha in enumerate(blobs):
+            if sha not in uploaders:
+                raise BlobMissing(sha, f"blobs[{index}]")
+            if uploaders[sha] != actor.id:
+                raise Forbidden(f"blob {sha} was uploaded by someone else", field=f"blobs[{index}]")
 
     @_operation
     async def transfer(

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import anyio
 import anyio.to_thread
-from sqlalchemy import select
+from sqlalchemy import String, cast, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.auth.services import CurrentUser
@@ -26,6 +26,8 @@ from backend.jobs.models import Attachment, Blob, Job, Signoff
 from backend.jobs.services import JobService, MediaRefused
 from backend.media.pipeline import MAX_BLOB_BYTES, MediaError, check_signature, inspect_image
 from backend.media.store import BlobStore
+from backend.sync.exceptions import ExceptionService
+from backend.sync.models import ExceptionKind, SyncException
 
 VARIANTS = ("display", "thumbnail")
 
@@ -152,7 +154,8 @@ class BlobService:
             raise _refused(error) from None
 
     async def may_see(self, current: CurrentUser, sha256: str, jobs: JobService) -> bool:
-        """The uploader may see their blob; anyone else only through a job they may see."""
+        """The uploader may see their blob; anyone else only through a job they may see, or an
+        exception they may see that names it (a damaged or lost return's photos)."""
         blob = await self.get(sha256)
         if blob is None:
             return False
@@ -169,7 +172,21 @@ class BlobService:
         used_in_visible_job = select(Job.id).join(using, using.c.job_id == Job.id).limit(1)
         if scope is not None:
             used_in_visible_job = used_in_visible_job.where(scope)
-        return await self.session.scalar(used_in_visible_job) is not None
+        if await self.session.scalar(used_in_visible_job) is not None:
+            return True
+        return await self._named_by_visible_exception(current, sha256)
+
+    async def _named_by_visible_exception(self, current: CurrentUser, sha256: str) -> bool:
+        # ``blobs`` is a JSON list of hex digests: its text holds the quoted digest exactly when the list
+        # does (``sha256`` is a stored blob's name, 64 hex digits, nothing LIKE would read as a pattern).
+        statement = select(SyncException.id).where(
+            SyncException.kind.in_((ExceptionKind.damaged, ExceptionKind.lost)),
+            cast(SyncException.blobs, String).like(f'%"{sha256}"%'),
+        )
+        scope = await ExceptionService(self.session).visibility(current)
+        if scope is not None:
+            statement = statement.where(scope)
+        return await self.session.scalar(statement.limit(1)) is not None
 
     async def visible_variant(
         self, current: CurrentUser, sha256: str, variant: str, jobs: JobService

@@ -11,7 +11,7 @@ import msgspec
 from msgspec import Meta
 
 from backend.auth.schemas import MULTILINE_PATTERN, NAME_PATTERN, SINGLE_LINE_PATTERN, Request
-from backend.inventory.schemas import AwareTime, Qty, Size
+from backend.inventory.schemas import AwareTime, Qty, Sha256, Size
 from backend.jobs.models import ADDRESS_MAX, CODE_MAX, NAME_MAX, NOTE_MAX, TEXT_MAX
 
 Name = Annotated[str, Meta(min_length=1, max_length=NAME_MAX, pattern=NAME_PATTERN)]
@@ -23,7 +23,6 @@ Text = Annotated[str, Meta(max_length=TEXT_MAX)]
 Reason = Annotated[str, Meta(max_length=NOTE_MAX)]
 Lat = Annotated[float, Meta(ge=-90, le=90)]
 Lon = Annotated[float, Meta(ge=-180, le=180)]
-Sha256 = Annotated[str, Meta(pattern=r"^[0-9a-f]{64}$")]
 StepId = Annotated[str, Meta(min_length=1, max_length=CODE_MAX, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 Rating = Annotated[int, Meta(ge=1, le=5)]
 Reading = Annotated[float, Meta(ge=-1e9, le=1e9)]

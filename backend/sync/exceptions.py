@@ -61,7 +61,9 @@ class ExceptionService:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def _scope(self, current: CurrentUser):
+    async def visibility(self, current: CurrentUser):
+        """The condition on ``SyncException`` rows ``current`` may see (None: all of them); the photos an
+        exception names are visible by the same rule (``BlobService.may_see``)."""
         if current.sees_everything:
             return None
         if current.role == Role.supervisor:
@@ -78,7 +80,7 @@ class ExceptionService:
 
     async def list(self, current: CurrentUser, query: ExceptionFilter) -> tuple[list[SyncException], int]:
         statement = select(SyncException)
-        scope = await self._scope(current)
+        scope = await self.visibility(current)
         if scope is not None:
             statement = statement.where(scope)
         if query.status:
@@ -97,7 +99,7 @@ class ExceptionService:
 
     async def get(self, current: CurrentUser, exception_id: UUID) -> SyncException:
         statement = select(SyncException).where(SyncException.id == exception_id)
-        scope = await self._scope(current)
+        scope = await self.visibility(current)
         if scope is not None:
             statement = statement.where(scope)
         exception = await self.session.scalar(statement)

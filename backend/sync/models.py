@@ -18,6 +18,9 @@ from sqlmodel import Field, SQLModel
 
 from backend.db import SyncedEntity, utcnow
 
+EXCEPTION_NOTE_MAX = 2000
+EXCEPTION_BLOBS_MAX = 10
+
 # SQLite only auto-increments an INTEGER PRIMARY KEY (the rowid alias).
 _SEQ_TYPE = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -120,6 +123,10 @@ class SyncException(SyncedEntity, table=True):
     # The other technician in a custody conflict (who the store thought held it).
     other_user_id: UUID | None = Field(default=None, foreign_key="user.id", ondelete="RESTRICT")
     qty: int | None = Field(default=None)
+    # What the technician said and photographed about it (a damaged or lost return): the supervisor
+    # sees it with the exception, and may fetch the photos (``BlobService.may_see``).
+    note: str = Field(default="", max_length=EXCEPTION_NOTE_MAX, nullable=False)
+    blobs: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     outcome: str | None = Field(default=None, max_length=20)
     resolution: str = Field(default="", max_length=1000, nullable=False)
     resolved_by_id: UUID | None = Field(default=None, foreign_key="user.id", ondelete="RESTRICT")

@@ -17,7 +17,7 @@ from msgspec import Meta
 from backend.auth.schemas import Request
 from backend.auth.services import CurrentUser
 from backend.errors import InvalidInput
-from backend.inventory.schemas import AwareTime, HandoverReason, Qty, Size
+from backend.inventory.schemas import AwareTime, HandoverReason, Qty, ReturnNote, ReturnPhotos, Size
 from backend.inventory.services import InventoryService, OperationContext, OperationResult, Stock
 from backend.jobs import schemas as job_schemas
 from backend.jobs.blobs import BlobService
@@ -49,6 +49,8 @@ class ReturnArgs(StockArgs, kw_only=True):
     to_location_id: UUID
     condition: Literal["ok", "damaged", "lost"]
     from_location_id: UUID | None = None
+    note: ReturnNote = ""
+    blobs: ReturnPhotos = msgspec.field(default_factory=list)
 
 
 class TransferArgs(StockArgs, kw_only=True):
@@ -234,6 +236,8 @@ async def custody_return(ctx: MutationContext, args: ReturnArgs) -> Outcome:
         to_location_id=args.to_location_id,
         condition=args.condition,
         from_location_id=args.from_location_id,
+        note=args.note,
+        blobs=args.blobs,
     )
     return _from_operation(result)
 
