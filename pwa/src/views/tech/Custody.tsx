@@ -15,6 +15,8 @@ import { formatDay, formatNumber } from '../../ui/format';
 
 type Target = { kind: 'asset'; line: CustodyAssetLine } | { kind: 'qty'; line: CustodyQtyLine };
 type Action = 'return' | 'handover';
+/** The server keeps at most 10 photos with a damaged or lost return (docs/SYNC.md). */
+const MAX_RETURN_PHOTOS = 10;
 
 const thingOf = (target: Target, qty: number): CustodyThing =>
   target.kind === 'asset' ? { asset_id: target.line.id } : { item_id: target.line.item_id, qty, size: target.line.size };
@@ -91,7 +93,7 @@ function MovePanel({
           {condition !== 'ok' && (
             <label class="btn btn-secondary photo-btn">
               <span>{photos.length ? t('custody.photos', { count: photos.length }) : t('step.takePhoto')}</span>
-              <input class="visually-hidden" type="file" accept="image/*" capture="environment" multiple data-testid="return-photo" onChange={(e) => setPhotos([...photos, ...((e.target as HTMLInputElement).files ?? [])])} />
+              <input class="visually-hidden" type="file" accept="image/*" capture="environment" multiple data-testid="return-photo" onChange={(e) => setPhotos([...photos, ...((e.target as HTMLInputElement).files ?? [])].slice(0, MAX_RETURN_PHOTOS))} />
             </label>
           )}
         </>
