@@ -144,6 +144,14 @@ def test_a_customer_signs_and_another_refuses_offline_in_both_languages(
     assert signature.status_code == 200
     report = api.client.get(f"/api/jobs/{accepted_job['id']}/report.pdf", headers=api.headers("supervisor1"))
     assert report.status_code == 200 and report.content.startswith(b"%PDF")
+    # The service report (its HTML form, which the PDF is drawn from) shows the ratings, the signature
+    # image and that the phone's hash matches the server's.
+    html = api.client.get(
+        f"/api/jobs/{accepted_job['id']}/report", headers=api.headers("supervisor1"), params={"lang": "en"}
+    ).text
+    assert "Hashes match" in html and "Ms. Li 李女士" in html
+    assert [n in html for n in ("★★★★★</span> 5/5", "★★★★☆</span> 4/5")] == [True, True]
+    assert "data:image/" in html
 
     refused = api.get(f"/api/jobs/{refused_job['id']}/record")
     assert refused["job"]["status"] == "disputed"
