@@ -59,7 +59,10 @@ def _asset(api: Api, asset_id: str) -> dict:
 
 
 def _open_custody(page) -> None:
-    page.goto("/custody")
+    # In-app navigation, not a reload: a reload confirms the login with a token refresh, and going
+    # offline while that refresh is in flight loses the rotated token (see tech_phone._wait_synced).
+    page.get_by_test_id("nav-today").click()
+    page.get_by_test_id("open-custody").click()
     page.wait_for_selector("[data-testid=custody][data-state=ready]")
 
 
