@@ -53,7 +53,7 @@ describe('startAuth', () => {
   });
 
   it('ends the stored login when the server refuses the refresh', async () => {
-    await saveSession(sessionFromPair(pair(1)));
+    await saveSession(sessionFromPair(pair(1), Date.now() - 3_600_000)); // an expired access token
     // A fresh page load: the previous test may have confirmed a session.
     vi.resetModules();
     const auth = await import('./auth');
@@ -67,7 +67,7 @@ describe('startAuth', () => {
   });
 
   it('stores the rotated tokens and the fresh user after a background refresh', async () => {
-    await saveSession(sessionFromPair(pair(1)));
+    await saveSession(sessionFromPair(pair(1), Date.now() - 3_600_000)); // an expired access token
     vi.resetModules();
     const auth = await import('./auth');
     const renamed = { ...USER, display_name: 'Tech One (renamed)' };
@@ -77,6 +77,36 @@ describe('startAuth', () => {
     const state = auth.authStore.get();
     expect(state.status === 'signedIn' && state.session.user.display_name).toBe('Tech One (renamed)');
     expect(JSON.parse(fetchMock.mock.calls[0]![1].body)).toEqual({ refresh_token: 'refresh-1' });
+  });
+});
+
+describe('confirming a login on a page load', () => {
+  it('asks who I am with a good access token, and never rotates the refresh token for it', async () => {
+    await saveSession(sessionFromPair(pair(1)));
+    vi.resetModules();
+    const auth = await import('./auth');
+    const net = await import('./net');
+    net.onlineStore.set(true);
+    fetchMock.mockResolvedValue(json(200, { ...USER, display_name: 'Tech One (renamed)', is_active: true }));
+    await auth.startAuth();
+    await vi.waitFor(async () => expect((await loadSession())?.user.display_name).toBe('Tech One (renamed)'));
+    expect(fetchMock.mock.calls[0]![0]).toBe('/api/auth/me');
+    expect(fetchMock.mock.calls.some((call) => call[0] === '/api/auth/refresh')).toBe(false);
+    expect((await loadSession())?.refreshToken).toBe('refresh-1');
+  });
+
+  it('ends the login when the server refuses both the access token and the refresh', async () => {
+    await saveSession(sessionFromPair(pair(1)));
+    vi.resetModules();
+    const auth = await import('./auth');
+    const net = await import('./net');
+    net.onlineStore.set(true);
+    fetchMock
+      .mockResolvedValueOnce(json(401, { code: 'SESSION_REVOKED', message: 'ended' }))
+      .mockResolvedValueOnce(json(401, { code: 'SESSION_REVOKED', message: 'ended' }));
+    await auth.startAuth();
+    await vi.waitFor(() => expect(auth.authStore.get()).toEqual({ status: 'anonymous', notice: 'sessionEnded' }));
+    expect(fetchMock.mock.calls.map((call) => call[0])).toEqual(['/api/auth/me', '/api/auth/refresh']);
   });
 });
 

@@ -12,6 +12,7 @@ import {
   saveSession,
   updateSession,
   type Session,
+  type SessionUser,
 } from './db';
 import { applyLocale, resolveLocale } from './i18n';
 import { isOnline } from './net';
@@ -78,22 +79,41 @@ export async function startAuth(stored?: Session | null): Promise<void> {
   void confirmSession();
 }
 
+/** Below this much life left, the access token is traded in rather than used to confirm the login. */
+const CONFIRM_WITH_ACCESS_MS = 60_000;
+
 /**
- * Refreshes the tokens (which also proves the login still stands and brings
- * the user's current name and role). Offline or on a server error the stored
- * login simply stays; a 401/403 ends it (through the binding).
+ * Proves the login still stands and brings the user's current name and role. While the access token is
+ * good it asks `GET /api/auth/me`; only an expiring token is traded in. A reload (or a page opened from a
+ * notification) must not rotate the refresh token each time: a rotation whose answer is lost (signal gone,
+ * page left) leaves the phone holding a spent token, and the next refresh would end the whole login.
+ * Offline or on a server error the stored login simply stays; a 401/403 ends it (through the binding).
  */
 export async function confirmSession(): Promise<void> {
   if (confirmedThisLoad || !isOnline()) return;
   const session = await loadSession();
   if (!session) return;
   try {
-    await refreshTokens(session.accessToken);
+    if (session.accessExpiresAt - CONFIRM_WITH_ACCESS_MS > Date.now()) {
+      // A 401 here (login revoked, token refused) refreshes once and retries (api.ts).
+      const user = await apiFetch<SessionUser>('/api/auth/me');
+      const current = await loadSession();
+      if (current && (await updateSession(current.refreshToken, { user: { ...current.user, ...pickUser(user) } }))) {
+        await publishStoredSession();
+      }
+    } else {
+      await refreshTokens(session.accessToken);
+    }
     confirmedThisLoad = true;
     await loadTeamName();
   } catch {
     // Handled: an ended login already switched to the login screen; otherwise retry when online.
   }
+}
+
+function pickUser(user: SessionUser): Partial<SessionUser> {
+  const { id, username, display_name, role, team_id, locale, must_change_password } = user;
+  return { id, username, display_name, role, team_id, locale, must_change_password };
 }
 
 export async function login(username: string, password: string): Promise<Session> {
