@@ -5,6 +5,7 @@
  */
 import type { JobDetail } from './data/queries';
 import type { MessageKey, Params } from './i18n';
+import { sha256Hex } from './sync/blobs';
 import { formatLimits } from './ui/format';
 
 export interface SummaryStep {
@@ -169,9 +170,9 @@ export function canonicalSummary(rows: SummaryRows): string {
   });
 }
 
-export async function sha256HexOf(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text));
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
+/** The SHA-256 (hex) of a text's UTF-8 bytes, by the same function that names photos. */
+export function sha256HexOf(text: string): Promise<string> {
+  return sha256Hex(new TextEncoder().encode(text).buffer as ArrayBuffer);
 }
 
 /**

@@ -72,6 +72,13 @@ def test_a_customer_signs_and_another_refuses_offline_in_both_languages(
     for job in (accepted_job, refused_job):
         _row(page, job).wait_for(timeout=30_000)
     page.wait_for_selector("body[data-sw-ready='1']", timeout=20_000)
+    # A photo taken elsewhere (through the API) shows from the server's thumbnail, fetched with the token.
+    _row(page, accepted_job).click()
+    page.get_by_test_id("open-procedure").click()
+    server_thumb = "[data-testid=step][data-step-id='photo'] [data-testid=thumb][data-state=server] img"
+    page.locator(server_thumb).wait_for()
+    page.get_by_test_id("nav-today").click()
+    _row(page, accepted_job).wait_for()
     context.set_offline(True)
 
     # The technician rates their own work before leaving, and reports an observation with a photo.

@@ -27,6 +27,7 @@ function StepCard({
   job,
   clientId,
   blobs,
+  serverThumbs,
   drafts,
   index,
   editable,
@@ -36,6 +37,8 @@ function StepCard({
   job: JobView;
   clientId: string;
   blobs: Map<string, BlobRecord>;
+  /** Thumbnails on the server of photos this phone does not hold (taken on another phone, or cleared). */
+  serverThumbs: Map<string, string>;
   drafts: BlobRecord[];
   index: number;
   editable: boolean;
@@ -135,7 +138,7 @@ function StepCard({
       {(needsPhoto || photos.length > 0 || editable) && (
         <div class="photos">
           {photos.map((sha) => (
-            <Thumb key={sha} record={blobs.get(sha)} sha256={sha} onDiscard={drafts.some((d) => d.sha256 === sha) ? () => void discardDraft(sha) : undefined} />
+            <Thumb key={sha} record={blobs.get(sha)} sha256={sha} serverUrl={serverThumbs.get(sha)} onDiscard={drafts.some((d) => d.sha256 === sha) ? () => void discardDraft(sha) : undefined} />
           ))}
           {editable && (
             <label class={`btn btn-secondary photo-btn ${needsPhoto && photos.length === 0 ? 'needed' : ''}`}>
@@ -181,6 +184,7 @@ export function ProcedureScreen({ clientId, id }: { clientId: string; id: string
   if (!detail || !drafts) return <section data-testid="procedure" data-state="loading" />;
   const { job, procedure } = detail;
   const editable = WORKING.has(job.status);
+  const serverThumbs = new Map(detail.attachments.filter((a) => a.thumbnail_url).map((a) => [a.blob, a.thumbnail_url!]));
   const done = detail.steps.filter((step) => step.result !== null).length;
   return (
     <section data-testid="procedure" data-state="ready">
@@ -208,6 +212,7 @@ export function ProcedureScreen({ clientId, id }: { clientId: string; id: string
             job={job}
             clientId={clientId}
             blobs={detail.localBlobs}
+            serverThumbs={serverThumbs}
             drafts={drafts.filter((d) => d.draftStepId === spec.id)}
             index={index}
             editable={editable}
