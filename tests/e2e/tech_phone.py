@@ -136,7 +136,13 @@ def _wait_synced(page, timeout: int = 60_000) -> None:
     # would lose the rotated refresh token (see the closing note of this issue).
     page.get_by_test_id("nav-waiting").click()
     page.wait_for_selector("[data-testid=waiting][data-state=ready]")
+    # The sync that "Sync now" starts must have finished, not one that ended before the click: wait for
+    # the time of the last complete sync to change, then for nothing to be running or waiting.
+    page.get_by_test_id("sync-now").wait_for()
+    page.wait_for_selector("[data-testid=sync-now]:not([disabled])", timeout=timeout)
+    before = page.get_by_test_id("last-sync").get_attribute("data-at")
     page.get_by_test_id("sync-now").click()
+    page.wait_for_selector(f"[data-testid=last-sync]:not([data-at='{before}'])", timeout=timeout)
     page.wait_for_selector(
         "[data-testid=waiting][data-pending='0'] [data-testid=sync-state][data-problem='']", timeout=timeout
     )

@@ -4,7 +4,7 @@
  * Record ids are made here, so a replay never creates a second record.
  */
 import { db, newUuid, type OutboxEntry } from '../db';
-import { addBlob, commitDrafts, type AddBlobOptions } from '../sync/blobs';
+import { addBlob, commitDrafts } from '../sync/blobs';
 import { enqueue } from '../sync/outbox';
 import type { JobView, StepSpec } from './overlay';
 
@@ -96,22 +96,6 @@ async function rememberPart(jobId: string, line: LocalPart): Promise<void> {
 /** The technician's own fields of the job, against the version the phone holds (three-way merge on the server). */
 export function updateJobFields(clientId: string, job: JobView, fields: Record<string, string>): Promise<OutboxEntry> {
   return enqueue(clientId, 'job.update', { job_id: job.id, base_version: job.version, fields }, { label: job.number });
-}
-
-/** A photo for the job (not bound to a step): kept on the phone, attached through the outbox. */
-export async function attachPhoto(clientId: string, job: JobView, file: Blob, caption = '', options: Partial<AddBlobOptions> = {}): Promise<OutboxEntry> {
-  const blob = await addBlob(await file.arrayBuffer(), file.type, { clientId, jobId: job.id, ...options });
-  return enqueue(
-    clientId,
-    'job.attach',
-    { attachment_id: newUuid(), job_id: job.id, blob: blob.sha256, caption: caption.trim() },
-    { label: job.number },
-  );
-}
-
-/** A photo taken for a step before its result: kept as a draft of that step. */
-export async function addStepPhoto(clientId: string, job: JobView, stepId: string, file: Blob, options: Partial<AddBlobOptions> = {}) {
-  return addBlob(await file.arrayBuffer(), file.type, { clientId, jobId: job.id, draftStepId: stepId, ...options });
 }
 
 /** The phone's position for "on site", if it can tell within a few seconds (never blocks the transition). */

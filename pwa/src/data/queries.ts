@@ -453,3 +453,10 @@ export async function custodyView(clientId: string, userId: string, teamId: stri
       .map((row) => ({ id: row.id, name: String(row.data.display_name ?? row.data.username ?? '') })),
   };
 }
+
+/** The job's sign-off, pulled or recorded on this phone and not refused: `null` while nobody has signed. */
+export function signoffOf(detail: Pick<JobDetail, 'signoff' | 'entries'>): { accepted: boolean } | null {
+  const pending = detail.entries.find((entry) => entry.name === 'job.signoff' && entry.state !== 'rejected');
+  if (pending) return { accepted: pending.args.accepted === true };
+  return detail.signoff ? { accepted: detail.signoff.accepted === true } : null;
+}

@@ -211,3 +211,22 @@ export async function discardDraft(sha256: string): Promise<void> {
     }
   });
 }
+
+/**
+ * Keeps every file of a camera `<input type=file>` as a draft photo and empties the input; returns the
+ * refusal's code (EMPTY, TOO_LARGE, NOT_AN_IMAGE) of the last file refused, if any.
+ */
+export async function keepPhotosFrom(input: HTMLInputElement, options: AddBlobOptions): Promise<string | null> {
+  const files = [...(input.files ?? [])];
+  input.value = '';
+  let refused: string | null = null;
+  for (const file of files) {
+    try {
+      await addBlob(await file.arrayBuffer(), file.type, options);
+    } catch (problem) {
+      if (!(problem instanceof BlobRefusedError)) throw problem;
+      refused = problem.code;
+    }
+  }
+  return refused;
+}

@@ -12,7 +12,7 @@ import { stopSync } from '../../sync/engine';
 import { forgetRecords } from '../../sync/pull';
 import { currentGeo } from '../../data/actions';
 import { useLive } from '../../data/live';
-import { jobDetail, itemNames, type JobDetail } from '../../data/queries';
+import { jobDetail, itemNames, signoffOf, type JobDetail } from '../../data/queries';
 import { db, newUuid, type Locale } from '../../db';
 import { LOCALE_NAMES, translate, type MessageKey, type Params } from '../../i18n';
 import { onlineStore } from '../../net';
@@ -182,7 +182,7 @@ export function CustomerSignOff({ clientId, jobId, technician, startLocale }: { 
   const [done, setDone] = useState<{ accepted: boolean } | null>(null);
   const [surveyUrl, setSurveyUrl] = useState<string | null>(null);
   const pad = useRef<SignatureHandle | null>(null);
-  const signedBefore = !!detail && (detail.signoff !== null || detail.entries.some((e) => e.name === 'job.signoff' && e.state !== 'rejected'));
+  const signedBefore = !!detail && signoffOf(detail) !== null;
 
   // The back button stays in the mode: every history step lands here again.
   useEffect(() => {
@@ -207,8 +207,7 @@ export function CustomerSignOff({ clientId, jobId, technician, startLocale }: { 
 
   if (!detail || !names) return <section class="customer" data-testid="customer-mode" data-state="loading" />;
   // Signed already (a reload after signing): the thank-you again, never a second sign-off.
-  const signedEntry = detail.entries.find((entry) => entry.name === 'job.signoff' && entry.state !== 'rejected');
-  const finished = done ?? (signedEntry ? { accepted: signedEntry.args.accepted === true } : detail.signoff ? { accepted: detail.signoff.accepted === true } : null);
+  const finished = done ?? signoffOf(detail);
   const summary = buildSummary(detail, names, technician, locale, (key, params) => translate(locale, key, params));
 
   const submit = async (accepted: boolean) => {

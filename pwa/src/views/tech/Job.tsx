@@ -4,7 +4,7 @@ import { useLocation } from 'preact-iso';
 import { currentGeo, transitionJob } from '../../data/actions';
 import { useLive } from '../../data/live';
 import { missingSteps, NEXT_STATUSES } from '../../data/overlay';
-import { jobDetail, type JobDetail } from '../../data/queries';
+import { jobDetail, signoffOf, type JobDetail } from '../../data/queries';
 import { localeStore, t } from '../../i18n';
 import { useStore } from '../../store';
 import { formatDateTime, formatNumber } from '../../ui/format';
@@ -66,7 +66,7 @@ function HandToCustomer({ detail, username }: { detail: JobDetail; username: str
   const [again, setAgain] = useState('');
   const [asking, setAsking] = useState(false);
   const [wrong, setWrong] = useState(false);
-  const signing = detail.signoff !== null || detail.entries.some((entry) => entry.name === 'job.signoff' && entry.state !== 'rejected');
+  const signing = signoffOf(detail) !== null;
   if (detail.job.status !== 'work_done' || signing || pinKnown === undefined) return null;
   const start = () => void enterCustomerMode(detail.job.id, username);
   if (asking && !pinKnown) {

@@ -1,13 +1,13 @@
 /** The job's procedure step by step: one tap for pass, fail or n/a; readings against limits; photos from the camera. */
 import { useEffect, useState } from 'preact/hooks';
-import { addStepPhoto, recordStep } from '../../data/actions';
+import { recordStep } from '../../data/actions';
 import { useLive } from '../../data/live';
 import { outOfRange, type JobView, type StepSpec, type StepView } from '../../data/overlay';
 import { jobDetail } from '../../data/queries';
 import { db, type BlobRecord } from '../../db';
 import { localeStore, t } from '../../i18n';
 import { useStore } from '../../store';
-import { BlobRefusedError, discardDraft } from '../../sync/blobs';
+import { discardDraft, keepPhotosFrom } from '../../sync/blobs';
 import { formatLimits, formatNumber } from '../../ui/format';
 import { Thumb } from '../../ui/Thumb';
 
@@ -83,17 +83,8 @@ function StepCard({
   };
 
   const onPhoto = async (event: Event) => {
-    const input = event.target as HTMLInputElement;
-    const files = [...(input.files ?? [])];
-    input.value = '';
-    setError(null);
-    for (const file of files) {
-      try {
-        await addStepPhoto(clientId, job, spec.id, file);
-      } catch (problem) {
-        setError(problem instanceof BlobRefusedError ? t(`photo.error.${problem.code}` as 'photo.error.EMPTY') : String(problem));
-      }
-    }
+    const refused = await keepPhotosFrom(event.target as HTMLInputElement, { clientId, jobId: job.id, draftStepId: spec.id });
+    setError(refused ? t(`photo.error.${refused}` as 'photo.error.EMPTY') : null);
   };
 
   return (

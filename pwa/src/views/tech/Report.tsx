@@ -3,7 +3,7 @@ import { useState } from 'preact/hooks';
 import { useLive } from '../../data/live';
 import { db, newUuid } from '../../db';
 import { t } from '../../i18n';
-import { addBlob, BlobRefusedError, discardDraft } from '../../sync/blobs';
+import { discardDraft, keepPhotosFrom } from '../../sync/blobs';
 import { enqueue } from '../../sync/outbox';
 import { Thumb } from '../../ui/Thumb';
 
@@ -20,16 +20,8 @@ export function ReportScreen({ clientId, jobId }: { clientId: string; jobId?: st
   const [sent, setSent] = useState(0);
 
   const onPhoto = async (event: Event) => {
-    const input = event.target as HTMLInputElement;
-    const files = [...(input.files ?? [])];
-    input.value = '';
-    for (const file of files) {
-      try {
-        await addBlob(await file.arrayBuffer(), file.type, { clientId, jobId, draftStepId: draftKey });
-      } catch (problem) {
-        setError(problem instanceof BlobRefusedError ? t(`photo.error.${problem.code}` as 'photo.error.EMPTY') : String(problem));
-      }
-    }
+    const refused = await keepPhotosFrom(event.target as HTMLInputElement, { clientId, jobId, draftStepId: draftKey });
+    setError(refused ? t(`photo.error.${refused}` as 'photo.error.EMPTY') : null);
   };
 
   const submit = async (event: Event) => {

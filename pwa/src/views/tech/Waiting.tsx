@@ -128,7 +128,7 @@ export function WaitingScreen({ clientId }: { clientId: string }) {
     <section data-testid="waiting" data-state="ready" data-pending={pending.length} data-attention={attention.length}>
       <h1 class="screen-title">{t('waiting.title')}</h1>
       <section class="card sync-card">
-        <p data-testid="last-sync">
+        <p data-testid="last-sync" data-at={status.lastSyncAt ?? ''}>
           {status.lastSyncAt ? t('waiting.lastSync', { time: formatDateTime(status.lastSyncAt, locale) }) : t('waiting.neverSynced')}
         </p>
         <p class="muted" data-testid="sync-state" data-problem={status.problem ?? ''}>
